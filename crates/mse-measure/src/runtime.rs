@@ -1,0 +1,182 @@
+//! Canonical digest of the Python runtime trees (standard library, site-packages, ...).
+//!
+//! Format (v1), specified in `docs/measurement.md`:
+//!
+//! ```text
+//! mse-runtime/v1\n
+//! root <index>\n                                  for each root, in the order given
+//!   dir <len>:<path>\n                            entries sorted by path bytes
+//!   file <x|-> <sha256 hex> <len>:<path>\n
+//!   link <len>:<path> <len>:<target>\n
+//! ```
+//!
+//! Paths are relative to their root, components joined by `/`; a root that is a file has the
+//! empty path. Symlinks are recorded (target as stored), not followed. `__pycache__`
+//! directories and `*.pyc` files are skipped: Python writes them itself at run time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+use walkdir::WalkDir;
+
+use crate::hashing::digest_files;
+use crate::manifest::put_bytes;
+use crate::{Digest, Error, Result};
+
+/// First line of the runtime stream.
+pub const RUNTIME_HEADER: &str = "mse-runtime/v1";
+
+/// The canonical digest of a Python runtime, SHA-256 of [`runtime_canonical_bytes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RuntimeDigest(pub Digest);
+
+/// Digest of the runtime trees under `roots` (directories or single files, in `sys.path` order).
+///
+/// The roots' own locations are not part of the digest, only their order and content, so the
+/// same runtime unpacked elsewhere gives the same value.
+pub fn runtime_digest(roots: &[&Path]) -> Result<RuntimeDigest> {
+    let bytes = runtime_canonical_bytes(roots)?;
+    Ok(RuntimeDigest(Sha256::digest(&bytes).into()))
+}
+
+enum Kind {
+    Dir,
+    File { exec: bool, index: usize },
+    Link(Vec<u8>),
+}
+
+struct Entry {
+    path: Vec<u8>,
+    kind: Kind,
+}
+
+/// The canonical stream [`runtime_digest`] hashes: diff two of them to see why runtimes differ.
+pub fn runtime_canonical_bytes(roots: &[&Path]) -> Result<Vec<u8>> {
+    let mut per_root: Vec<Vec<Entry>> = Vec::with_capacity(roots.len());
+    let mut files: Vec<PathBuf> = Vec::new();
+    for root in roots {
+        per_root.push(list_root(root, &mut files)?);
+    }
+    let digests = digest_files(&files)?;
+
+    let mut out = Vec::with_capacity(64 + files.len() * 120);
+    out.extend_from_slice(RUNTIME_HEADER.as_bytes());
+    out.push(b'\n');
+    for (index, entries) in per_root.iter().enumerate() {
+        out.extend_from_slice(format!("root {index}\n").as_bytes());
+        for entry in entries {
+            match &entry.kind {
+                Kind::Dir => {
+                    out.extend_from_slice(b"dir ");
+                    put_bytes(&mut out, &entry.path);
+                }
+                Kind::File { exec, index } => {
+                    let digest = digests.get(*index).ok_or_else(|| {
+                        Error::io("hashing", "runtime", std::io::Error::other("missing digest"))
+                    })?;
+                    out.extend_from_slice(if *exec { b"file x " } else { b"file - " });
+                    out.extend_from_slice(hex::encode(digest).as_bytes());
+                    out.push(b' ');
+                    put_bytes(&mut out, &entry.path);
+                }
+                Kind::Link(target) => {
+                    out.extend_from_slice(b"link ");
+                    put_bytes(&mut out, &entry.path);
+                    out.push(b' ');
+                    put_bytes(&mut out, target);
+                }
+            }
+            out.push(b'\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Entries of one root, sorted by path bytes; regular files are appended to `files` for hashing.
+fn list_root(root: &Path, files: &mut Vec<PathBuf>) -> Result<Vec<Entry>> {
+    let meta = fs::metadata(root).map_err(|e| Error::io("opening runtime root", root, e))?;
+    if meta.is_file() {
+        files.push(root.to_owned());
+        return Ok(vec![Entry {
+            path: Vec::new(),
+            kind: Kind::File {
+                exec: is_exec(&meta),
+                index: files.len() - 1,
+            },
+        }]);
+    }
+    if !meta.is_dir() {
+        return Err(Error::UnsupportedFileType(root.to_owned()));
+    }
+
+    let mut entries = Vec::new();
+    let walk = WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| !(e.file_type().is_dir() && e.file_name() == "__pycache__"));
+    for entry in walk {
+        let entry = entry.map_err(|e| {
+            let path = e.path().map(Path::to_owned).unwrap_or_else(|| root.to_owned());
+            let io = e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("unreadable entry"));
+            Error::io("walking", path, io)
+        })?;
+        if entry.depth() == 0 {
+            continue;
+        }
+        let path = relative_bytes(root, entry.path())?;
+        let file_type = entry.file_type();
+        let kind = if file_type.is_dir() {
+            Kind::Dir
+        } else if file_type.is_symlink() {
+            let target =
+                fs::read_link(entry.path()).map_err(|e| Error::io("reading link", entry.path(), e))?;
+            Kind::Link(target.into_os_string().into_encoded_bytes())
+        } else if file_type.is_file() {
+            if entry.file_name().as_encoded_bytes().ends_with(b".pyc") {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| Error::io("reading metadata of", entry.path(), e.into()))?;
+            files.push(entry.path().to_owned());
+            Kind::File {
+                exec: is_exec(&meta),
+                index: files.len() - 1,
+            }
+        } else {
+            return Err(Error::UnsupportedFileType(entry.path().to_owned()));
+        };
+        entries.push(Entry { path, kind });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+/// Relative path as bytes with `/` separators.
+fn relative_bytes(root: &Path, path: &Path) -> Result<Vec<u8>> {
+    let rel = path
+        .strip_prefix(root)
+        .map_err(|_| Error::io("walking", path, std::io::Error::other("outside its root")))?;
+    let mut out = Vec::new();
+    for part in rel.iter() {
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        out.extend_from_slice(part.as_encoded_bytes());
+    }
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn is_exec(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_exec(_meta: &fs::Metadata) -> bool {
+    false
+}

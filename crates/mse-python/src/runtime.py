@@ -1,0 +1,59 @@
+"""Helpers the app server runs inside the embedded interpreter (mse-python, src/interpreter.rs).
+
+Kept small: everything per request happens in Rust. This file is compiled into the node binary.
+"""
+
+import os
+import sys
+
+
+def isolate(module_path, site_packages, env):
+    """Make imports come only from the app, the linked stdlib and the configured site-packages."""
+    stdlib = os.path.dirname(os.__file__)
+    paths = [module_path, stdlib]
+    dynload = os.path.join(stdlib, "lib-dynload")
+    if os.path.isdir(dynload):
+        paths.append(dynload)
+    paths.extend(site_packages)
+    sys.path[:] = paths
+    sys.path_importer_cache.clear()
+    # The code directory may be read-only, and bytecode written there would not be measured.
+    sys.dont_write_bytecode = True
+    if not getattr(sys, "argv", None):
+        sys.argv = [""]
+    os.environ.update(env)
+
+    import site
+
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        return (
+            f"the user site-packages {site.getusersitepackages()} was loaded at start;"
+            " set PYTHONNOUSERSITE=1 or remove that directory"
+        )
+    return None
+
+
+def forget_other_apps(module, module_path):
+    """Drop cached modules of the same top-level name loaded from another directory (a process
+    that loads several apps, as the tests do, must not get an earlier app back)."""
+    top = module.split(".")[0]
+    root = os.path.realpath(module_path) + os.sep
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        f = getattr(sys.modules[name], "__file__", None)
+        if f is None or not os.path.realpath(f).startswith(root):
+            del sys.modules[name]
+
+
+def interface_of(app):
+    """The original's rule: a coroutine function, or a coroutine `__call__`, is ASGI."""
+    import inspect
+
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+        return "asgi"
+    return "wsgi"
+
+
+def format_exception(exc):
+    import traceback
+
+    return "".join(traceback.format_exception(exc)).rstrip()

@@ -56,7 +56,10 @@ pub const FERNET_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
 /// Verifier: an SGX DCAP v3 quote.
 pub fn sgx_quote(data: &[u8]) {
     if let Ok(q) = mse_attest::sgx::Quote::parse(data) {
-        assert!(mse_attest::sgx::Quote::parse(q.as_bytes()).is_ok(), "a parsed quote's own bytes must parse");
+        assert!(
+            mse_attest::sgx::Quote::parse(q.as_bytes()).is_ok(),
+            "a parsed quote's own bytes must parse"
+        );
         let _ = q.pck_chain();
     }
 }
@@ -64,7 +67,10 @@ pub fn sgx_quote(data: &[u8]) {
 /// Verifier: a TDX v4/v5 quote.
 pub fn tdx_quote(data: &[u8]) {
     if let Ok(q) = mse_attest::tdx::Quote::parse(data) {
-        assert!(mse_attest::tdx::Quote::parse(q.as_bytes()).is_ok(), "a parsed quote's own bytes must parse");
+        assert!(
+            mse_attest::tdx::Quote::parse(q.as_bytes()).is_ok(),
+            "a parsed quote's own bytes must parse"
+        );
         let _ = q.pck_chain();
         let _ = q.measurement();
     }
@@ -73,7 +79,10 @@ pub fn tdx_quote(data: &[u8]) {
 /// Verifier: an SEV-SNP report, alone or followed by a certificate table.
 pub fn snp_report(data: &[u8]) {
     if let Ok(r) = mse_attest::snp::Report::parse(data) {
-        assert!(mse_attest::snp::Report::parse(r.as_bytes()).is_ok(), "a parsed report's own bytes must parse");
+        assert!(
+            mse_attest::snp::Report::parse(r.as_bytes()).is_ok(),
+            "a parsed report's own bytes must parse"
+        );
     }
     let _ = mse_attest::snp::Evidence::parse(data);
     let _ = mse_attest::snp::parse_cert_table(data);

@@ -397,3 +397,8 @@ pub fn pck_info(leaf_der: &[u8]) -> Result<PckInfo> {
         .map_err(|e| Error::malformed(WHAT, format!("SGX extension: {e:#}")))?;
     Ok(PckInfo { fmspc: ext.fmspc, pce_id: ext.pce_id, cpu_svn: ext.cpu_svn, pce_svn: ext.pce_svn, ca })
 }
+
+/// PEM text with LF line endings (as Intel's chains and most tools write it).
+pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
+    pem::encode_config(&pem::Pem::new(tag, der.to_vec()), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+}

@@ -83,7 +83,7 @@ impl EvidenceFile {
     /// The DCAP collateral, ready for verification. The Intel root completes the issuer
     /// chains (the file stores only the TCB signing certificate).
     pub fn collateral(&self) -> Result<Collateral> {
-        let root_pem = pem::encode(&pem::Pem::new("CERTIFICATE", crate::verify::INTEL_SGX_ROOT_CA_DER.to_vec()));
+        let root_pem = crate::dcap::pem_encode("CERTIFICATE", crate::verify::INTEL_SGX_ROOT_CA_DER);
         let tcb_chain = format!("{}\n{root_pem}", self.tcb_cert.trim_end());
         let parts = DcapParts {
             root_ca_crl_der: pem_crl(&self.root_ca_crl, "root_ca_crl")?,

@@ -9,6 +9,7 @@
 //! Contract: docs/design/contracts.md (mse-attest). Design and exact byte formats:
 //! docs/attestation.md.
 
+mod dcap_items;
 mod error;
 mod pki;
 mod reader;

@@ -14,6 +14,12 @@ pub(crate) fn unix(t: SystemTime) -> i64 {
     }
 }
 
+/// The SystemTime of a Unix time.
+pub(crate) fn at_unix(secs: i64) -> SystemTime {
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH.checked_sub(d).unwrap_or(UNIX_EPOCH) }
+}
+
 /// RFC 3339 UTC text for a Unix time, for messages.
 pub(crate) fn fmt_unix(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)

@@ -140,7 +140,7 @@ impl RaTlsCertificate {
     }
     /// PEM text of the certificate.
     pub fn to_pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        crate::dcap::pem_encode("CERTIFICATE", &self.der)
     }
     /// notBefore.
     pub fn not_before(&self) -> SystemTime {

@@ -88,7 +88,7 @@ impl SimRoot {
 
     /// PEM text.
     pub fn to_pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        crate::dcap::pem_encode("CERTIFICATE", &self.der)
     }
 
     /// The root public key (uncompressed SEC1).
@@ -251,7 +251,7 @@ impl QuoteSigner {
         qe_report.encode(&mut qe_report_raw);
         let qe_sig: Signature = pck_key.sign(&qe_report_raw);
 
-        let mut chain_pem = pem::encode(&pem::Pem::new("CERTIFICATE", pck_cert.der().to_vec()));
+        let mut chain_pem = dcap::pem_encode("CERTIFICATE", pck_cert.der());
         chain_pem.push_str(&root.root.to_pem());
 
         let mut flags = dcap::SGX_FLAGS_INIT | dcap::SGX_FLAGS_MODE64BIT;

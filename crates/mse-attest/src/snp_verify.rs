@@ -137,25 +137,6 @@ pub(crate) fn appraise(
     (&chain).verify().map_err(|e| chain_err(format!("{e}")))?;
     pki::check_validity(&[vek_der.as_slice(), ask_der.as_slice(), ark_der.as_slice()], now, Step::AmdChain, "AMD certificate chain")?;
 
-    // Report signature: ECDSA P-384 / SHA-384 over bytes 0..0x2A0 as received.
-    if rep.signature_algo != 1 {
-        return Err(Error::verify(Step::ReportSignature, format!("signature algorithm {} is not ECDSA P-384", rep.signature_algo)));
-    }
-    let vek_pk = p384::ecdsa::VerifyingKey::from_sec1_bytes(&vek_x509.public_key().subject_public_key.data)
-        .map_err(|e| chain_err(format!("{vek_cn} key is not P-384: {e}")))?;
-    let mut r_be: Vec<u8> = rep.signature_r.get(..48).unwrap_or_default().to_vec();
-    let mut s_be: Vec<u8> = rep.signature_s.get(..48).unwrap_or_default().to_vec();
-    r_be.reverse();
-    s_be.reverse();
-    let sig = p384::ecdsa::Signature::from_scalars(
-        p384::FieldBytes::clone_from_slice(&r_be),
-        p384::FieldBytes::clone_from_slice(&s_be),
-    )
-    .map_err(|e| Error::verify(Step::ReportSignature, format!("malformed signature: {e}")))?;
-    vek_pk
-        .verify(rep.signed_bytes(), &sig)
-        .map_err(|_| Error::verify(Step::ReportSignature, format!("the report is not signed by the {vek_cn} key")))?;
-
     // The VCEK is derived for one TCB on one chip: they must be the report's.
     let tcb = rep.reported_tcb.parts(generation);
     let ext_u8 = |oid: &str| -> Option<u8> {
@@ -165,6 +146,15 @@ pub(crate) fn appraise(
             .find(|e| e.oid.to_id_string() == oid)
             .and_then(|e| <u8 as der::Decode>::from_der(e.value).ok())
     };
+    if vek_kind == CertKind::Vcek {
+        let hwid = vek_x509.extensions().iter().find(|e| e.oid.to_id_string() == OID_HWID).map(|e| e.value);
+        if rep.chip_id == [0u8; 64] {
+            a.warnings.push("CHIP_ID is masked in the report: not compared with the VCEK".into());
+        } else if hwid != Some(rep.chip_id.as_slice()) {
+            return Err(Error::verify(Step::Tcb, "the VCEK belongs to another chip (hwID ≠ the report's CHIP_ID)"));
+        }
+    }
+
     let checks = [
         ("boot loader", OID_BL_SPL, Some(tcb.bootloader)),
         ("TEE", OID_TEE_SPL, Some(tcb.tee)),
@@ -186,14 +176,24 @@ pub(crate) fn appraise(
             None => return Err(Error::verify(Step::Tcb, format!("{vek_cn} lacks the {name} SPL extension"))),
         }
     }
-    if vek_kind == CertKind::Vcek {
-        let hwid = vek_x509.extensions().iter().find(|e| e.oid.to_id_string() == OID_HWID).map(|e| e.value);
-        if rep.chip_id == [0u8; 64] {
-            a.warnings.push("CHIP_ID is masked in the report: not compared with the VCEK".into());
-        } else if hwid != Some(rep.chip_id.as_slice()) {
-            return Err(Error::verify(Step::Tcb, "the VCEK belongs to another chip (hwID ≠ the report's CHIP_ID)"));
-        }
+    // Report signature: ECDSA P-384 / SHA-384 over bytes 0..0x2A0 as received.
+    if rep.signature_algo != 1 {
+        return Err(Error::verify(Step::ReportSignature, format!("signature algorithm {} is not ECDSA P-384", rep.signature_algo)));
     }
+    let vek_pk = p384::ecdsa::VerifyingKey::from_sec1_bytes(&vek_x509.public_key().subject_public_key.data)
+        .map_err(|e| chain_err(format!("{vek_cn} key is not P-384: {e}")))?;
+    let mut r_be: Vec<u8> = rep.signature_r.get(..48).unwrap_or_default().to_vec();
+    let mut s_be: Vec<u8> = rep.signature_s.get(..48).unwrap_or_default().to_vec();
+    r_be.reverse();
+    s_be.reverse();
+    let sig = p384::ecdsa::Signature::from_scalars(
+        p384::FieldBytes::clone_from_slice(&r_be),
+        p384::FieldBytes::clone_from_slice(&s_be),
+    )
+    .map_err(|e| Error::verify(Step::ReportSignature, format!("malformed signature: {e}")))?;
+    vek_pk
+        .verify(rep.signed_bytes(), &sig)
+        .map_err(|_| Error::verify(Step::ReportSignature, format!("the report is not signed by the {vek_cn} key")))?;
 
     if rep.debug() && !policy.allow_debug {
         return Err(Error::verify(

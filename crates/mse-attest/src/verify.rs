@@ -450,7 +450,7 @@ fn appraise_sgx(bytes: &[u8], collateral: &Collateral, policy: &Policy, now: Sys
         a.tcb_status = "SIMULATED (no TCB)".into();
         a.warnings.insert(0, SIMULATED_WARNING.into());
     } else {
-        dcap_collateral(q.as_bytes(), collateral, policy, now, &mut a)?;
+        dcap_collateral(q.as_bytes(), Some((&q.signature_data().qe.qe_report, &chain)), collateral, policy, now, &mut a)?;
     }
     if let Some(id) = policy.isv_prod_id {
         if q.isv_prod_id() != id {
@@ -487,7 +487,7 @@ fn appraise_tdx(bytes: &[u8], collateral: &Collateral, policy: &Policy, now: Sys
     if a.debug {
         a.warnings.push("debuggable TD accepted by policy: the host can read its memory".into());
     }
-    dcap_collateral(q.as_bytes(), collateral, policy, now, &mut a)?;
+    dcap_collateral(q.as_bytes(), None, collateral, policy, now, &mut a)?;
     Ok(a)
 }
 
@@ -507,7 +507,14 @@ fn map_status(s: dcap_qvl::TcbStatus) -> TcbStatus {
 }
 
 /// Step 7–8: dcap-qvl over the collateral, at `now` or inside the collateral window.
-fn dcap_collateral(raw: &[u8], collateral: &Collateral, policy: &Policy, now: SystemTime, a: &mut Appraisal) -> Result<()> {
+fn dcap_collateral(
+    raw: &[u8],
+    per_item: Option<(&dcap::EnclaveReport, &[Vec<u8>])>,
+    collateral: &Collateral,
+    policy: &Policy,
+    now: SystemTime,
+    a: &mut Appraisal,
+) -> Result<()> {
     if policy.skip_collateral {
         a.tcb_status = "not checked (no collateral)".into();
         a.warnings.push(
@@ -544,7 +551,27 @@ fn dcap_collateral(raw: &[u8], collateral: &Collateral, policy: &Policy, now: Sy
         }
         let t = window.latest_issue();
         if t > window.earliest_expiry() {
-            return Err(Error::verify(Step::Collateral, format!("{}; and there is no time at which all items were valid together", outside.join("; "))));
+            // The items were never valid together: appraise each inside its own window.
+            let Some((qe_report, chain)) = per_item else {
+                return Err(Error::verify(
+                    Step::Collateral,
+                    format!("{}; and there is no time at which all items were valid together", outside.join("; ")),
+                ));
+            };
+            for o in &outside {
+                a.warnings.push(format!(
+                    "collateral: {o}; each item was checked inside its own validity period because they were never valid together (accepted by the {} policy)",
+                    policy.name
+                ));
+            }
+            let merged = crate::dcap_items::appraise_sgx(qe_report, chain, c, t_now)?;
+            a.collateral = Some(CollateralUse {
+                source: collateral.source().to_owned(),
+                evaluated_at: "per item".into(),
+                valid_until: Some(pki::fmt_unix(window.earliest_expiry())),
+                stale: true,
+            });
+            return finish_status(map_status(merged.status), merged.advisory_ids, policy, a);
         }
         for o in &outside {
             a.warnings.push(format!(
@@ -569,15 +596,19 @@ fn dcap_collateral(raw: &[u8], collateral: &Collateral, policy: &Policy, now: Sy
             };
             Error::verify(step, format!("DCAP verification (dcap-qvl): {msg}"))
         })?;
-    let status = map_status(claims.tcb.status);
-    a.tcb_status = status.as_str().into();
-    a.advisory_ids = claims.tcb.advisory_ids.clone();
     a.collateral = Some(CollateralUse {
         source: collateral.source().to_owned(),
         evaluated_at: pki::fmt_unix(t_eval),
         valid_until: Some(pki::fmt_unix(window.earliest_expiry())),
         stale: !outside.is_empty(),
     });
+    finish_status(map_status(claims.tcb.status), claims.tcb.advisory_ids, policy, a)
+}
+
+/// Step 8: the TCB status against the policy.
+fn finish_status(status: TcbStatus, advisory_ids: Vec<String>, policy: &Policy, a: &mut Appraisal) -> Result<()> {
+    a.tcb_status = status.as_str().into();
+    a.advisory_ids = advisory_ids;
     if !policy.accepts_tcb_status(status) {
         return Err(Error::verify(
             Step::PolicyTcbStatus,

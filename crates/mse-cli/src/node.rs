@@ -59,12 +59,14 @@ pub struct LinkedPython {
 /// `None` when the binary is not a 64-bit ELF or does not link libpython dynamically.
 pub fn linked_python(node_binary: &Path) -> anyhow::Result<Option<LinkedPython>> {
     use object::read::elf::{Dyn as _, ElfFile64};
-    let data = std::fs::read(node_binary).with_context(|| format!("reading {}", node_binary.display()))?;
-    let Ok(elf) = ElfFile64::<object::Endianness>::parse(&*data) else { return Ok(None) };
+    // Read on demand: a debug node binary is hundreds of MB, the dynamic section a few KB.
+    let file = std::fs::File::open(node_binary).with_context(|| format!("reading {}", node_binary.display()))?;
+    let data = object::read::ReadCache::new(file);
+    let Ok(elf) = ElfFile64::<object::Endianness, _>::parse(&data) else { return Ok(None) };
     let endian = elf.endian();
     let sections = elf.elf_section_table();
-    let Some((dyns, link)) = sections.dynamic(endian, &*data)? else { return Ok(None) };
-    let strings = sections.strings(endian, &*data, link)?;
+    let Some((dyns, link)) = sections.dynamic(endian, &data)? else { return Ok(None) };
+    let strings = sections.strings(endian, &data, link)?;
     let origin = node_binary.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut libpython = None;
     let mut dirs = Vec::new();
@@ -72,7 +74,8 @@ pub fn linked_python(node_binary: &Path) -> anyhow::Result<Option<LinkedPython>>
         if !d.is_string(endian) {
             continue;
         }
-        let value = String::from_utf8_lossy(d.string(endian, strings)?).into_owned();
+        let Some(offset) = d.val32(endian) else { continue };
+        let value = String::from_utf8_lossy(strings.get(offset).map_err(|()| anyhow::anyhow!("bad dynamic string"))?).into_owned();
         match d.tag32(endian) {
             Some(object::elf::DT_NEEDED) if value.starts_with("libpython") => libpython = Some(value),
             Some(object::elf::DT_RUNPATH | object::elf::DT_RPATH) => {
@@ -91,13 +94,26 @@ pub fn linked_python(node_binary: &Path) -> anyhow::Result<Option<LinkedPython>>
     Ok(Some(LinkedPython { version, search_dirs: dirs, libdir }))
 }
 
-/// Runtime roots in the node's order: site-packages, then the interpreter's library directory.
-pub fn runtime_roots(site_packages: &Path, libdir: Option<&Path>) -> Vec<PathBuf> {
-    let mut roots = vec![site_packages.to_path_buf()];
-    if let Some(lib) = libdir.filter(|l| l.is_dir()) {
-        roots.push(lib.to_path_buf());
+/// The runtime roots the node measures, in its order (`sys.path` order): the entries of the
+/// interpreter's standard library (`<libdir>/python3.X`) one by one, sorted by name bytes,
+/// without its `site-packages` and `__pycache__`; then the runtime's site-packages.
+///
+/// This mirrors mse-node's `runtime::measured`; both must change together.
+pub fn runtime_roots(site_packages: &Path, linked: Option<&LinkedPython>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut roots = Vec::new();
+    let stdlib = linked.and_then(|l| l.libdir.as_ref().map(|d| d.join(format!("python{}", l.version))));
+    if let Some(stdlib) = stdlib.filter(|p| p.is_dir()) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&stdlib)
+            .with_context(|| format!("reading the standard library {}", stdlib.display()))?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name() != "site-packages" && e.file_name() != "__pycache__")
+            .map(|e| e.path())
+            .collect();
+        entries.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+        roots.extend(entries);
     }
-    roots
+    roots.push(site_packages.to_path_buf());
+    Ok(roots)
 }
 
 /// The app's folders (the seed's paths table), under one storage folder.
@@ -189,6 +205,21 @@ impl Supervised {
     /// Whether the supervisor (and so the node) has ended.
     pub fn has_exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stop the supervisor's process group (SIGTERM, SIGKILL after `grace`) and reap it.
+    pub fn stop(mut self, grace: Duration) {
+        let pgid = Pid::from_raw(self.pid());
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.has_exited() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let _ = self.child.wait();
     }
 
     /// Stop the node now and wait for the supervisor (used when deploy gives up).

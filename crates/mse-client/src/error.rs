@@ -93,7 +93,9 @@ pub enum Error {
     },
 
     /// The node answered the evidence request with an unexpected status.
-    #[error("fresh evidence request failed with HTTP {status}: does this node support /.well-known/mse/evidence?")]
+    #[error(
+        "fresh evidence request failed with HTTP {status}: does this node support /.well-known/mse/evidence?"
+    )]
     EvidenceStatus {
         /// HTTP status code.
         status: u16,

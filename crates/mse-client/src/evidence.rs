@@ -48,7 +48,9 @@ impl FreshEvidence {
             });
         }
         if quote.is_empty() {
-            return Err(Error::MalformedEvidence { reason: "empty quote" });
+            return Err(Error::MalformedEvidence {
+                reason: "empty quote",
+            });
         }
         Ok(FreshEvidence {
             tee: wire.tee,
@@ -66,7 +68,14 @@ mod tests {
     fn decodes_and_checks_the_nonce() {
         let body = br#"{"tee": "sim", "quote": "AQID", "nonce": "0a0b"}"#;
         let ev = FreshEvidence::from_json(body, &[0x0a, 0x0b]).unwrap();
-        assert_eq!(ev, FreshEvidence { tee: "sim".into(), quote: vec![1, 2, 3], nonce: vec![10, 11] });
+        assert_eq!(
+            ev,
+            FreshEvidence {
+                tee: "sim".into(),
+                quote: vec![1, 2, 3],
+                nonce: vec![10, 11]
+            }
+        );
         assert!(FreshEvidence::from_json(body, &[0x0a, 0x0c]).is_err());
         for bad in [
             &b"{}"[..],

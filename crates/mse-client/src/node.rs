@@ -71,7 +71,13 @@ pub async fn fetch_certificate(host: &str, port: u16) -> Result<Vec<u8>> {
 pub async fn fetch_certificate_within(host: &str, port: u16, timeout: Duration) -> Result<Vec<u8>> {
     let target = Target::new(host, port)?;
     let config = Arc::new(recording_client_config());
-    let tls = within(timeout, "fetching the certificate", &target.addr, target.connect(config)).await?;
+    let tls = within(
+        timeout,
+        "fetching the certificate",
+        &target.addr,
+        target.connect(config),
+    )
+    .await?;
     let (_, connection) = tls.get_ref();
     connection
         .peer_certificates()
@@ -150,7 +156,8 @@ impl NodeClient {
         let path = format!("{}{}", self.prefix, healthcheck);
         match self.head_only(Method::GET, &path).await {
             Ok(head) => {
-                head.status != StatusCode::SERVICE_UNAVAILABLE && !head.headers.contains_key(MSE_STATUS)
+                head.status != StatusCode::SERVICE_UNAVAILABLE
+                    && !head.headers.contains_key(MSE_STATUS)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "readiness probe failed");
@@ -180,7 +187,9 @@ impl NodeClient {
         if status.is_success() {
             return Ok(());
         }
-        let shown = body.get(..ERROR_BODY_SHOWN.min(body.len())).unwrap_or_default();
+        let shown = body
+            .get(..ERROR_BODY_SHOWN.min(body.len()))
+            .unwrap_or_default();
         Err(Error::Rejected {
             status: status.as_u16(),
             body: String::from_utf8_lossy(shown).trim().to_owned(),
@@ -198,7 +207,12 @@ impl NodeClient {
                 reason: "must be 1 to 64 bytes",
             });
         }
-        let path = format!("{}{}?nonce={}", self.prefix, EVIDENCE_PATH, hex::encode(nonce));
+        let path = format!(
+            "{}{}?nonce={}",
+            self.prefix,
+            EVIDENCE_PATH,
+            hex::encode(nonce)
+        );
         let request = self
             .request(Method::GET, &path)
             .body(Full::new(Bytes::new()))
@@ -242,15 +256,25 @@ impl NodeClient {
             .map_err(|_| self.bad_path())?;
         within(self.timeouts.probe, "probing", &self.target.addr, async {
             let (mut sender, _conn) = self.open().await?;
-            let response = sender.send_request(request).await.map_err(|e| self.http(e))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| self.http(e))?;
             Ok(response.into_parts().0)
         })
         .await
     }
 
-    async fn exchange(&self, request: Request<Full<Bytes>>, limit: usize) -> Result<(StatusCode, Bytes)> {
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        limit: usize,
+    ) -> Result<(StatusCode, Bytes)> {
         let (mut sender, _conn) = self.open().await?;
-        let response = sender.send_request(request).await.map_err(|e| self.http(e))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| self.http(e))?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, limit).collect().await.map_err(|e| {
             match e.downcast::<hyper::Error>() {
@@ -266,7 +290,12 @@ impl NodeClient {
 
     /// A fresh connection per call: the original's configuration server is HTTP/1.0 and closes
     /// after each response, and probes must not reuse a connection across a node restart.
-    async fn open(&self) -> Result<(hyper::client::conn::http1::SendRequest<Full<Bytes>>, ConnTask)> {
+    async fn open(
+        &self,
+    ) -> Result<(
+        hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        ConnTask,
+    )> {
         let tls = self.target.connect(self.tls.clone()).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -309,12 +338,20 @@ impl Target {
             url: host.to_owned(),
             reason: "not a valid host name or IP address",
         })?;
-        let bracketed = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        let bracketed = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
         Ok(Target {
             host: host.to_owned(),
             port,
             addr: format!("{bracketed}:{port}"),
-            host_header: if port == 443 { bracketed } else { format!("{bracketed}:{port}") },
+            host_header: if port == 443 {
+                bracketed
+            } else {
+                format!("{bracketed}:{port}")
+            },
             server_name,
         })
     }
@@ -356,15 +393,13 @@ async fn within<T>(
     addr: &str,
     fut: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    tokio::time::timeout(after, fut)
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::Timeout {
-                what,
-                addr: addr.to_owned(),
-                after,
-            })
+    tokio::time::timeout(after, fut).await.unwrap_or_else(|_| {
+        Err(Error::Timeout {
+            what,
+            addr: addr.to_owned(),
+            after,
         })
+    })
 }
 
 /// `https://host[:port][/prefix]` → target and prefix (no trailing `/`).
@@ -417,9 +452,15 @@ mod tests {
     #[test]
     fn base_urls() {
         let (t, p) = parse_base_url("https://127.0.0.1:8443").unwrap();
-        assert_eq!((t.addr.as_str(), t.host_header.as_str(), p.as_str()), ("127.0.0.1:8443", "127.0.0.1:8443", ""));
+        assert_eq!(
+            (t.addr.as_str(), t.host_header.as_str(), p.as_str()),
+            ("127.0.0.1:8443", "127.0.0.1:8443", "")
+        );
         let (t, p) = parse_base_url("https://example.com/").unwrap();
-        assert_eq!((t.addr.as_str(), t.host_header.as_str(), p.as_str()), ("example.com:443", "example.com", ""));
+        assert_eq!(
+            (t.addr.as_str(), t.host_header.as_str(), p.as_str()),
+            ("example.com:443", "example.com", "")
+        );
         let (t, p) = parse_base_url("https://[::1]:9000/app/").unwrap();
         assert_eq!((t.addr.as_str(), p.as_str()), ("[::1]:9000", "/app"));
         for bad in [

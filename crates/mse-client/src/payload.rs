@@ -70,7 +70,10 @@ impl fmt::Debug for ConfigurationPayload {
             .field("uuid", &self.uuid)
             .field("code_secret_key", &present(self.code_secret_key.is_some()))
             .field("app_secrets", &present(self.app_secrets.is_some()))
-            .field("app_sealed_secrets", &self.app_sealed_secrets.as_ref().map(Vec::len))
+            .field(
+                "app_sealed_secrets",
+                &self.app_sealed_secrets.as_ref().map(Vec::len),
+            )
             .field("ssl_private_key", &present(self.ssl_private_key.is_some()))
             .finish()
     }

@@ -134,7 +134,11 @@ pub(crate) fn float_repr(f: f64) -> String {
 
     if !(-4 < point && point <= 16) {
         let (first, rest) = digits.split_at(1.min(digits.len()));
-        let rest = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let rest = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let e_sign = if exponent < 0 { '-' } else { '+' };
         return format!("{sign}{first}{rest}e{e_sign}{:02}", exponent.unsigned_abs());
     }
@@ -190,7 +194,8 @@ mod tests {
 
     #[test]
     fn containers_and_separators() {
-        let v: Value = serde_json::from_str(r#"{"z": [1, -2, 3.0, true, null, {}], "a": []}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"z": [1, -2, 3.0, true, null, {}], "a": []}"#).unwrap();
         assert_eq!(dumps(&v), r#"{"z": [1, -2, 3.0, true, null, {}], "a": []}"#);
     }
 }

@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use subtle::ConstantTimeEq;
@@ -41,7 +43,8 @@ pub(crate) fn recording_client_config() -> ClientConfig {
 }
 
 fn build(provider: Arc<CryptoProvider>, verifier: Arc<dyn ServerCertVerifier>) -> ClientConfig {
-    let builder = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions();
+    let builder =
+        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions();
     #[allow(clippy::expect_used)]
     // invariant: ring's default provider supports the default protocol versions (TLS 1.2, 1.3).
     let builder = builder.expect("invariant: ring provider supports TLS 1.2 and 1.3");

@@ -68,7 +68,9 @@ pub enum Error {
     },
 
     /// A nonce map gives the same nonce to two files, which would leak their plaintexts.
-    #[error("the nonce map gives the same nonce to '{first}' and '{second}'; refusing to encrypt (nonce reuse)")]
+    #[error(
+        "the nonce map gives the same nonce to '{first}' and '{second}'; refusing to encrypt (nonce reuse)"
+    )]
     NonceReused {
         /// First file.
         first: String,
@@ -98,7 +100,9 @@ pub enum Error {
     },
 
     /// The output directory of a tree operation already has content.
-    #[error("destination {0} already exists and is not an empty directory; remove it or choose another")]
+    #[error(
+        "destination {0} already exists and is not an empty directory; remove it or choose another"
+    )]
     DestinationNotEmpty(PathBuf),
 
     /// A file name is not valid UTF-8 (relative paths are carried as strings in the nonce map).

@@ -37,7 +37,12 @@ pub fn encrypt(key_b64: &str, pt: &[u8]) -> Result<String> {
 }
 
 /// [`encrypt`] with a given timestamp and IV (test vectors only: an IV must never repeat).
-pub(crate) fn encrypt_with(key_b64: &str, pt: &[u8], timestamp: u64, iv: [u8; BLOCK]) -> Result<String> {
+pub(crate) fn encrypt_with(
+    key_b64: &str,
+    pt: &[u8],
+    timestamp: u64,
+    iv: [u8; BLOCK],
+) -> Result<String> {
     let key = FernetKey::parse(key_b64)?;
     let ciphertext = cbc::Encryptor::<Aes128>::new(key.encryption().into(), &iv.into())
         .encrypt_padded_vec_mut::<Pkcs7>(pt);
@@ -57,18 +62,23 @@ pub fn decrypt(key_b64: &str, token: &str) -> Result<Zeroizing<Vec<u8>>> {
     let data = decode_b64url(token).ok_or(Error::Fernet {
         reason: "the token is not URL-safe base64",
     })?;
-    let body_len = data.len().checked_sub(HEADER_LEN + MAC_LEN).ok_or(Error::Fernet {
-        reason: "the token is too short",
-    })?;
+    let body_len = data
+        .len()
+        .checked_sub(HEADER_LEN + MAC_LEN)
+        .ok_or(Error::Fernet {
+            reason: "the token is too short",
+        })?;
     if data.first() != Some(&VERSION) || body_len == 0 || body_len % BLOCK != 0 {
         return Err(Error::Fernet {
             reason: "the token is malformed",
         });
     }
     let (signed, tag) = data.split_at(data.len() - MAC_LEN);
-    key.mac(signed)?.verify_slice(tag).map_err(|_| Error::Fernet {
-        reason: "the token was not made with this key, or was modified",
-    })?;
+    key.mac(signed)?
+        .verify_slice(tag)
+        .map_err(|_| Error::Fernet {
+            reason: "the token was not made with this key, or was modified",
+        })?;
     let (iv, ciphertext) = (&signed[9..HEADER_LEN], &signed[HEADER_LEN..]);
     let mut buf = Zeroizing::new(ciphertext.to_vec());
     let iv: [u8; BLOCK] = iv.try_into().map_err(|_| Error::Fernet {
@@ -108,9 +118,10 @@ impl FernetKey {
     fn mac(&self, data: &[u8]) -> Result<Hmac<Sha256>> {
         let signing: &[u8; 16] = self.0.first_chunk().unwrap_or(&[0; 16]);
         // HMAC takes keys of any length: this cannot fail, but fail closed if it did.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(signing).map_err(|_| Error::Fernet {
-            reason: "cannot key HMAC-SHA256",
-        })?;
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(signing).map_err(|_| Error::Fernet {
+                reason: "cannot key HMAC-SHA256",
+            })?;
         mac.update(data);
         Ok(mac)
     }
@@ -118,7 +129,11 @@ impl FernetKey {
 
 fn decode_b64url(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-    let engine = if text.ends_with('=') { &URL_SAFE } else { &URL_SAFE_NO_PAD };
+    let engine = if text.ends_with('=') {
+        &URL_SAFE
+    } else {
+        &URL_SAFE_NO_PAD
+    };
     engine.decode(text).ok()
 }
 
@@ -133,10 +148,16 @@ mod tests {
     #[test]
     fn v5_fernet_vector() {
         let iv: [u8; 16] = core::array::from_fn(|i| 0xa0 + i as u8);
-        assert_eq!(encrypt_with(V5_KEY, b"hello", 1_700_000_000, iv).unwrap(), V5_TOKEN);
+        assert_eq!(
+            encrypt_with(V5_KEY, b"hello", 1_700_000_000, iv).unwrap(),
+            V5_TOKEN
+        );
         assert_eq!(&decrypt(V5_KEY, V5_TOKEN).unwrap()[..], b"hello");
         // A key file usually ends with a newline.
-        assert_eq!(&decrypt(&format!("{V5_KEY}\n"), V5_TOKEN).unwrap()[..], b"hello");
+        assert_eq!(
+            &decrypt(&format!("{V5_KEY}\n"), V5_TOKEN).unwrap()[..],
+            b"hello"
+        );
     }
 
     #[test]
@@ -157,7 +178,10 @@ mod tests {
             assert!(decrypt(V5_KEY, &URL_SAFE.encode(&bad)).is_err(), "byte {i}");
         }
         for len in 0..raw.len() {
-            assert!(decrypt(V5_KEY, &URL_SAFE.encode(&raw[..len])).is_err(), "len {len}");
+            assert!(
+                decrypt(V5_KEY, &URL_SAFE.encode(&raw[..len])).is_err(),
+                "len {len}"
+            );
         }
         let other = URL_SAFE.encode([7u8; 32]);
         assert!(decrypt(&other, V5_TOKEN).is_err());

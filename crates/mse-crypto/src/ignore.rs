@@ -83,7 +83,15 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
 fn is_line_break(c: char) -> bool {
     matches!(
         c,
-        '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        '\n' | '\r'
+            | '\x0b'
+            | '\x0c'
+            | '\x1c'
+            | '\x1d'
+            | '\x1e'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
     )
 }
 
@@ -132,7 +140,10 @@ enum Token {
     Literal(u32),
     AnyChar,
     AnyString,
-    Class { negated: bool, items: Vec<(u32, u32)> },
+    Class {
+        negated: bool,
+        items: Vec<(u32, u32)>,
+    },
     Nothing,
 }
 
@@ -242,7 +253,11 @@ fn parse_class(pat: &[char], start: usize) -> Option<(Token, usize)> {
         chunks.push(stuff.to_vec());
     } else {
         let mut from = start;
-        let mut k = if stuff.first() == Some(&'!') { start + 2 } else { start + 1 };
+        let mut k = if stuff.first() == Some(&'!') {
+            start + 2
+        } else {
+            start + 1
+        };
         while let Some(h) = (k..j).find(|&x| pat.get(x) == Some(&'-')) {
             chunks.push(pat.get(from..h)?.to_vec());
             from = h + 1;
@@ -275,10 +290,8 @@ fn parse_class(pat: &[char], start: usize) -> Option<(Token, usize)> {
         Token::AnyChar
     } else {
         let negated = chunks.first().and_then(|c| c.first()) == Some(&'!');
-        if negated {
-            if let Some(first) = chunks.first_mut() {
-                first.remove(0);
-            }
+        if negated && let Some(first) = chunks.first_mut() {
+            first.remove(0);
         }
         let mut items = Vec::new();
         for (idx, chunk) in chunks.iter().enumerate() {
@@ -358,7 +371,8 @@ mod tests {
 
     #[test]
     fn mseignore_parsing() {
-        let text = "# comment\n\n  # indented comment\n*.pyc\r\nsecrets.json \n__pycache__/\x0cx\r*.pyc\n";
+        let text =
+            "# comment\n\n  # indented comment\n*.pyc\r\nsecrets.json \n__pycache__/\x0cx\r*.pyc\n";
         assert_eq!(
             parse_mseignore(text),
             vec!["*.pyc", "__pycache__/", "secrets.json ", "x"]

@@ -175,7 +175,10 @@ mod tests {
 
     #[test]
     fn generated_keys_differ() {
-        assert_ne!(CodeKey::generate().as_bytes(), CodeKey::generate().as_bytes());
+        assert_ne!(
+            CodeKey::generate().as_bytes(),
+            CodeKey::generate().as_bytes()
+        );
         assert_ne!(
             EnclaveSecretKey::generate().public_key(),
             EnclaveSecretKey::generate().public_key()

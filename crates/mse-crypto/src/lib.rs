@@ -4,13 +4,13 @@
 //! mse-cli 1.3): see `docs/formats.md` for the layouts and the test vectors they are checked
 //! against.
 //!
-//! * [`keys`]: the code key (secretbox) and the enclave X25519 key pair.
-//! * [`code`]: per-file code encryption, `nonce(24) ‖ tag(16) ‖ ciphertext`, and the tree
+//! * [`keys`] - the code key (secretbox) and the enclave X25519 key pair.
+//! * [`code`] - per-file code encryption, `nonce(24) ‖ tag(16) ‖ ciphertext`, and the tree
 //!   walkers that encrypt a code directory for shipping and decrypt it inside the node.
-//! * [`ignore`]: `.mseignore`, with Python `fnmatch` semantics.
-//! * [`sealed`]: libsodium sealed boxes to the enclave key (secrets provisioning).
-//! * [`fernet`]: Fernet tokens (`mse home encrypt/decrypt`).
-//! * [`kdf`]: HKDF-SHA256.
+//! * [`ignore`] - `.mseignore`, with Python `fnmatch` semantics.
+//! * [`sealed`] - libsodium sealed boxes to the enclave key (secrets provisioning).
+//! * [`fernet`] - Fernet tokens (`mse home encrypt/decrypt`).
+//! * [`kdf`] - HKDF-SHA256.
 //!
 //! Secrets are zeroized on drop and never printed by `Debug`.
 

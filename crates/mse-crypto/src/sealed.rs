@@ -56,7 +56,11 @@ pub fn to_wire(sealed: &[u8]) -> String {
 
 /// Decode [`to_wire`] output; padding is optional (the original server re-pads). Never panics.
 pub fn from_wire(text: &str) -> Result<Vec<u8>> {
-    let engine = if text.ends_with('=') { &URL_SAFE } else { &URL_SAFE_NO_PAD };
+    let engine = if text.ends_with('=') {
+        &URL_SAFE
+    } else {
+        &URL_SAFE_NO_PAD
+    };
     engine.decode(text).map_err(|_| Error::Sealed {
         reason: "app_sealed_secrets is not URL-safe base64",
     })

@@ -1,5 +1,6 @@
 //! Cross-checks against the original library (mse-lib-crypto 1.4), PyNaCl, `cryptography` and
 //! Python's fnmatch, run from the test venv (`MSE_TEST_PYTHON`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 mod common;
 
@@ -23,7 +24,10 @@ const FILES: &[(&str, &[u8])] = &[
     ("secrets.json", b"{}"),
     ("a[b].py", b"brackets"),
     ("notes.txt ", b"trailing space in name"),
-    (".mseignore", b"__pycache__\n*.py[cod]\nsecrets.json\n.vscode/\n# comment\nnotes.txt \n"),
+    (
+        ".mseignore",
+        b"__pycache__\n*.py[cod]\nsecrets.json\n.vscode/\n# comment\nnotes.txt \n",
+    ),
 ];
 
 /// Python: encrypt_directory with the .mseignore, print {relpath: nonce hex}.
@@ -66,7 +70,11 @@ fn python_encrypts_rust_decrypts_and_rust_reencrypts_identically() {
     let stdout = run(
         &py,
         PY_ENCRYPT,
-        &[src.path().to_str().unwrap(), py_out.to_str().unwrap(), &key.to_hex()],
+        &[
+            src.path().to_str().unwrap(),
+            py_out.to_str().unwrap(),
+            &key.to_hex(),
+        ],
     );
     let py_nonces: BTreeMap<String, String> = serde_json::from_slice(&stdout).unwrap();
 
@@ -84,10 +92,18 @@ fn python_encrypts_rust_decrypts_and_rust_reencrypts_identically() {
         .map(|(k, v)| (k.clone(), hex::decode(v).unwrap().try_into().unwrap()))
         .collect();
     let rust_out = work.path().join("rust");
-    let used = encrypt_tree(src.path(), &rust_out, &key, Some(&nonces), &read_mseignore(src.path()).unwrap())
-        .unwrap();
-    let shipped_by_python: Vec<_> =
-        read_tree(&py_out).into_iter().filter(|(rel, _)| !is_hidden(rel)).collect();
+    let used = encrypt_tree(
+        src.path(),
+        &rust_out,
+        &key,
+        Some(&nonces),
+        &read_mseignore(src.path()).unwrap(),
+    )
+    .unwrap();
+    let shipped_by_python: Vec<_> = read_tree(&py_out)
+        .into_iter()
+        .filter(|(rel, _)| !is_hidden(rel))
+        .collect();
     assert_eq!(read_tree(&rust_out), shipped_by_python);
     let python_visible: NonceMap = nonces.into_iter().filter(|(k, _)| !is_hidden(k)).collect();
     assert_eq!(used, python_visible);
@@ -105,11 +121,22 @@ fn rust_encrypts_python_decrypts() {
     let work = tempfile::tempdir().unwrap();
     let enc = work.path().join("enc");
     let key = key();
-    let nonces = encrypt_tree(src.path(), &enc, &key, None, &read_mseignore(src.path()).unwrap()).unwrap();
+    let nonces = encrypt_tree(
+        src.path(),
+        &enc,
+        &key,
+        None,
+        &read_mseignore(src.path()).unwrap(),
+    )
+    .unwrap();
     // decrypt_directory deletes the .enc files it decrypts: keep a copy of what we shipped.
     let shipped = read_tree(&enc);
     let out = work.path().join("out");
-    run(&py, PY_DECRYPT, &[enc.to_str().unwrap(), &key.to_hex(), out.to_str().unwrap()]);
+    run(
+        &py,
+        PY_DECRYPT,
+        &[enc.to_str().unwrap(), &key.to_hex(), out.to_str().unwrap()],
+    );
     let decrypted = read_tree(&out);
     assert_eq!(
         decrypted.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
@@ -120,13 +147,20 @@ fn rust_encrypts_python_decrypts() {
     }
     // And Python re-encrypting with our nonce map gives our bytes.
     let map_json = serde_json::to_string(
-        &nonces.iter().map(|(k, v)| (k, hex::encode(v))).collect::<BTreeMap<_, _>>(),
+        &nonces
+            .iter()
+            .map(|(k, v)| (k, hex::encode(v)))
+            .collect::<BTreeMap<_, _>>(),
     )
     .unwrap();
     let src_visible = tempfile::tempdir().unwrap();
     write_tree(
         src_visible.path(),
-        &FILES.iter().copied().filter(|(p, _)| !is_hidden(p)).collect::<Vec<_>>(),
+        &FILES
+            .iter()
+            .copied()
+            .filter(|(p, _)| !is_hidden(p))
+            .collect::<Vec<_>>(),
     );
     // Python needs the ignore list but would encrypt .mseignore itself: pass it via a copy.
     fs::write(
@@ -142,7 +176,12 @@ fn rust_encrypts_python_decrypts() {
     run(
         &py,
         &script,
-        &[src_visible.path().to_str().unwrap(), py_out.to_str().unwrap(), &key.to_hex(), &map_json],
+        &[
+            src_visible.path().to_str().unwrap(),
+            py_out.to_str().unwrap(),
+            &key.to_hex(),
+            &map_json,
+        ],
     );
     // (.mseignore was read before being removed, so nothing hidden is left to encrypt.)
     assert_eq!(read_tree(&py_out), shipped);
@@ -152,14 +191,73 @@ fn rust_encrypts_python_decrypts() {
 fn fnmatch_agrees_with_python() {
     let Some(py) = test_python() else { return };
     let patterns = [
-        "*", "?", "*.py", "*.py[cod]", "[!a]*", "[]]", "[!]]", "[a-]", "[-a]", "[a-c-e]", "[z-a]",
-        "[!b-a]", "[b-ac-d]", "[", "[!", "[]", "a[", "[!]", "x[a-z0-9_]y", "[\\]", "[\\-]", "*[!.]",
-        ".*", "__pycache__/", "a*b*c", "*a*", "[^a]", "[&&]", "[a-a]", "é*", "[à-ÿ]", "?*?",
+        "*",
+        "?",
+        "*.py",
+        "*.py[cod]",
+        "[!a]*",
+        "[]]",
+        "[!]]",
+        "[a-]",
+        "[-a]",
+        "[a-c-e]",
+        "[z-a]",
+        "[!b-a]",
+        "[b-ac-d]",
+        "[",
+        "[!",
+        "[]",
+        "a[",
+        "[!]",
+        "x[a-z0-9_]y",
+        "[\\]",
+        "[\\-]",
+        "*[!.]",
+        ".*",
+        "__pycache__/",
+        "a*b*c",
+        "*a*",
+        "[^a]",
+        "[&&]",
+        "[a-a]",
+        "é*",
+        "[à-ÿ]",
+        "?*?",
     ];
     let names = [
-        "", "a", "b", "-", "]", "[", "!", "^", "\\", "&", "app.py", "app.pyc", "app.pyo", "x.py",
-        "xay", "x_y", "x-y", "abc", "aXbYc", "acb", ".git", "__pycache__", "c", "d", "e", "é",
-        "ê", "éa", "z", "a[", "[]", "ab", "a.b",
+        "",
+        "a",
+        "b",
+        "-",
+        "]",
+        "[",
+        "!",
+        "^",
+        "\\",
+        "&",
+        "app.py",
+        "app.pyc",
+        "app.pyo",
+        "x.py",
+        "xay",
+        "x_y",
+        "x-y",
+        "abc",
+        "aXbYc",
+        "acb",
+        ".git",
+        "__pycache__",
+        "c",
+        "d",
+        "e",
+        "é",
+        "ê",
+        "éa",
+        "z",
+        "a[",
+        "[]",
+        "ab",
+        "a.b",
     ];
     let mut rust = String::new();
     let mut input = String::new();
@@ -209,7 +307,11 @@ b = unseal(ct, sk)
 assert a == b
 print(a.hex(), end="")
 "#;
-    let out = run(&py, script, &[&hex::encode(*sk.to_bytes()), &hex::encode(&sealed)]);
+    let out = run(
+        &py,
+        script,
+        &[&hex::encode(*sk.to_bytes()), &hex::encode(&sealed)],
+    );
     assert_eq!(hex::decode(out).unwrap(), msg);
 
     // PyNaCl seals to our public key, Rust opens.

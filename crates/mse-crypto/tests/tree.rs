@@ -1,5 +1,6 @@
 //! encrypt_tree / decrypt_tree behaviour, in Rust only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 mod common;
 
 use std::fs;
@@ -10,7 +11,10 @@ use mse_crypto::code::{self, NonceMap, decrypt_tree, encrypt_tree, read_mseignor
 use mse_crypto::{CodeKey, Error};
 
 const FILES: &[(&str, &[u8])] = &[
-    ("app.py", b"from flask import Flask\napp = Flask(__name__)\n"),
+    (
+        "app.py",
+        b"from flask import Flask\napp = Flask(__name__)\n",
+    ),
     ("requirements.txt", b"flask==3.1.3\n"),
     ("pkg/__init__.py", b""),
     ("pkg/mod.py", b"X = 1\n"),
@@ -23,7 +27,10 @@ const FILES: &[(&str, &[u8])] = &[
     (".hidden", b"dotfile"),
     (".git/config", b"[core]"),
     ("pkg/.env", b"TOKEN=1"),
-    (".mseignore", b"# ignore these\n__pycache__\n*.py[cod]\nsecrets.json\n.vscode/\n\n"),
+    (
+        ".mseignore",
+        b"# ignore these\n__pycache__\n*.py[cod]\nsecrets.json\n.vscode/\n\n",
+    ),
 ];
 
 fn key() -> CodeKey {
@@ -62,9 +69,18 @@ fn ships_encrypted_files_clear_requirements_and_nothing_ignored_or_hidden() {
     );
     assert_eq!(
         nonces.keys().collect::<Vec<_>>(),
-        ["Makefile", "app.py", "pkg/__init__.py", "pkg/data.bin.enc", "pkg/mod.py"]
+        [
+            "Makefile",
+            "app.py",
+            "pkg/__init__.py",
+            "pkg/data.bin.enc",
+            "pkg/mod.py"
+        ]
     );
-    assert_eq!(fs::read(out.join("requirements.txt")).unwrap(), b"flask==3.1.3\n");
+    assert_eq!(
+        fs::read(out.join("requirements.txt")).unwrap(),
+        b"flask==3.1.3\n"
+    );
     let enc = fs::read(out.join("app.py.enc")).unwrap();
     assert_eq!(enc.len(), FILES[0].1.len() + code::OVERHEAD);
     assert_eq!(&enc[..24], &nonces["app.py"]);
@@ -79,10 +95,16 @@ fn same_key_and_nonce_map_give_identical_bytes() {
     let nonces = encrypt(src.path(), &work.path().join("a"), None).unwrap();
     let again = encrypt(src.path(), &work.path().join("b"), Some(&nonces)).unwrap();
     assert_eq!(nonces, again);
-    assert_eq!(read_tree(&work.path().join("a")), read_tree(&work.path().join("b")));
+    assert_eq!(
+        read_tree(&work.path().join("a")),
+        read_tree(&work.path().join("b"))
+    );
     // Without the map, fresh nonces: different ciphertext.
     encrypt(src.path(), &work.path().join("c"), None).unwrap();
-    assert_ne!(read_tree(&work.path().join("a")), read_tree(&work.path().join("c")));
+    assert_ne!(
+        read_tree(&work.path().join("a")),
+        read_tree(&work.path().join("c"))
+    );
 }
 
 #[test]
@@ -97,7 +119,11 @@ fn a_file_missing_from_the_nonce_map_is_an_error_and_leaves_nothing() {
         other => panic!("{other:?}"),
     }
     assert!(!out.exists());
-    assert_eq!(fs::read_dir(work.path()).unwrap().count(), 1, "no temp dir left");
+    assert_eq!(
+        fs::read_dir(work.path()).unwrap().count(),
+        1,
+        "no temp dir left"
+    );
 }
 
 #[test]
@@ -123,7 +149,13 @@ fn round_trip_decrypts_exactly_the_encrypted_files() {
     let tree = decrypt_tree(&enc, &dec, &key()).unwrap();
     assert_eq!(
         tree.files,
-        ["Makefile", "app.py", "pkg/__init__.py", "pkg/data.bin.enc", "pkg/mod.py"]
+        [
+            "Makefile",
+            "app.py",
+            "pkg/__init__.py",
+            "pkg/data.bin.enc",
+            "pkg/mod.py"
+        ]
     );
     let expected: Vec<(String, Vec<u8>)> = tree
         .files
@@ -143,7 +175,10 @@ fn decrypted_files_are_private() {
     let work = tempfile::tempdir().unwrap();
     encrypt(src.path(), &work.path().join("enc"), None).unwrap();
     decrypt_tree(&work.path().join("enc"), &work.path().join("dec"), &key()).unwrap();
-    let mode = fs::metadata(work.path().join("dec/pkg/mod.py")).unwrap().permissions().mode();
+    let mode = fs::metadata(work.path().join("dec/pkg/mod.py"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
 
@@ -174,7 +209,11 @@ fn decrypt_is_all_or_nothing_and_names_the_bad_file() {
         let err = decrypt_tree(&enc, &dec, &key()).unwrap_err();
         assert!(err.to_string().contains("pkg/mod.py.enc"), "{err}");
         assert!(!dec.exists(), "nothing half-written");
-        assert_eq!(fs::read_dir(work.path()).unwrap().count(), 1, "no temp dir left");
+        assert_eq!(
+            fs::read_dir(work.path()).unwrap().count(),
+            1,
+            "no temp dir left"
+        );
     }
 }
 
@@ -184,8 +223,16 @@ fn wrong_key_fails_on_the_first_file() {
     let work = tempfile::tempdir().unwrap();
     let enc = work.path().join("enc");
     encrypt(src.path(), &enc, None).unwrap();
-    let err = decrypt_tree(&enc, &work.path().join("dec"), &CodeKey::from_bytes([1; 32])).unwrap_err();
-    assert!(matches!(&err, Error::Decrypt { what } if what == "Makefile.enc"), "{err}");
+    let err = decrypt_tree(
+        &enc,
+        &work.path().join("dec"),
+        &CodeKey::from_bytes([1; 32]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Decrypt { what } if what == "Makefile.enc"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -198,10 +245,16 @@ fn destination_rules() {
     encrypt(src.path(), &empty, None).unwrap();
     assert!(empty.join("app.py.enc").exists());
     // A non-empty one, or a file, is refused.
-    assert!(matches!(encrypt(src.path(), &empty, None), Err(Error::DestinationNotEmpty(_))));
+    assert!(matches!(
+        encrypt(src.path(), &empty, None),
+        Err(Error::DestinationNotEmpty(_))
+    ));
     let file = work.path().join("file");
     fs::write(&file, b"x").unwrap();
-    assert!(matches!(encrypt(src.path(), &file, None), Err(Error::DestinationNotEmpty(_))));
+    assert!(matches!(
+        encrypt(src.path(), &file, None),
+        Err(Error::DestinationNotEmpty(_))
+    ));
     // Inside the source: refused.
     assert!(matches!(
         encrypt(src.path(), &src.path().join("out"), None),
@@ -239,7 +292,10 @@ fn symlinks_leaving_the_tree_are_refused_in_both_directions() {
     ));
     fs::remove_file(src.path().join("leakdir")).unwrap();
     symlink(".", src.path().join("pkg/loop")).unwrap();
-    assert!(encrypt(src.path(), &work.path().join("bad"), None).is_err(), "loop");
+    assert!(
+        encrypt(src.path(), &work.path().join("bad"), None).is_err(),
+        "loop"
+    );
     assert!(!work.path().join("bad").exists());
 
     // Decrypt: an encrypted file must not be a symlink (it could point anywhere).
@@ -257,7 +313,11 @@ fn symlinks_leaving_the_tree_are_refused_in_both_directions() {
     fs::copy(enc.join("app.py.enc"), outside.path().join("d/y.py.enc")).unwrap();
     symlink(outside.path().join("d"), enc.join("linked")).unwrap();
     let tree = decrypt_tree(&enc, &work.path().join("dec"), &key()).unwrap();
-    assert!(tree.files.iter().all(|f| !f.starts_with("linked")), "{:?}", tree.files);
+    assert!(
+        tree.files.iter().all(|f| !f.starts_with("linked")),
+        "{:?}",
+        tree.files
+    );
 }
 
 #[test]

@@ -82,9 +82,7 @@ pub(crate) fn digest_files(paths: &[PathBuf]) -> Result<Vec<Digest>> {
         .into_iter()
         .zip(paths)
         .map(|(d, p)| {
-            d.ok_or_else(|| {
-                Error::io("hashing", p, std::io::Error::other("hashing thread failed"))
-            })
+            d.ok_or_else(|| Error::io("hashing", p, std::io::Error::other("hashing thread failed")))
         })
         .collect()
 }

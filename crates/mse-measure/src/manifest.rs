@@ -107,7 +107,10 @@ impl Manifest {
             r.literal(b" ", "space")?;
             let path = r.utf8_string()?;
             r.literal(b"\n", "end of line")?;
-            if code.last().is_some_and(|(prev, _)| prev.as_bytes() >= path.as_bytes()) {
+            if code
+                .last()
+                .is_some_and(|(prev, _)| prev.as_bytes() >= path.as_bytes())
+            {
                 return Err(r.malformed("file paths not strictly sorted"));
             }
             code.push((path, digest));
@@ -141,7 +144,10 @@ pub fn code_digests(app_dir: &Path) -> Result<Vec<(String, Digest)>> {
     let mut listed: Vec<(String, PathBuf)> = Vec::new();
     for entry in WalkDir::new(app_dir).follow_links(false) {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_owned).unwrap_or_else(|| app_dir.to_owned());
+            let path = e
+                .path()
+                .map(Path::to_owned)
+                .unwrap_or_else(|| app_dir.to_owned());
             let io = e
                 .into_io_error()
                 .unwrap_or_else(|| std::io::Error::other("unreadable entry"));
@@ -173,7 +179,11 @@ pub fn code_digests(app_dir: &Path) -> Result<Vec<(String, Digest)>> {
     listed.sort_by(|a, b| a.0.cmp(&b.0));
     let paths: Vec<PathBuf> = listed.iter().map(|(_, p)| p.clone()).collect();
     let digests = digest_files(&paths)?;
-    Ok(listed.into_iter().map(|(rel, _)| rel).zip(digests).collect())
+    Ok(listed
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .zip(digests)
+        .collect())
 }
 
 fn put_line(out: &mut Vec<u8>, line: &str) {

@@ -73,7 +73,11 @@ pub fn runtime_canonical_bytes(roots: &[&Path]) -> Result<Vec<u8>> {
                 }
                 Kind::File { exec, index } => {
                     let digest = digests.get(*index).ok_or_else(|| {
-                        Error::io("hashing", "runtime", std::io::Error::other("missing digest"))
+                        Error::io(
+                            "hashing",
+                            "runtime",
+                            std::io::Error::other("missing digest"),
+                        )
                     })?;
                     out.extend_from_slice(if *exec { b"file x " } else { b"file - " });
                     out.extend_from_slice(hex::encode(digest).as_bytes());
@@ -117,7 +121,10 @@ fn list_root(root: &Path, files: &mut Vec<PathBuf>) -> Result<Vec<Entry>> {
         .filter_entry(|e| !(e.file_type().is_dir() && e.file_name() == "__pycache__"));
     for entry in walk {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_owned).unwrap_or_else(|| root.to_owned());
+            let path = e
+                .path()
+                .map(Path::to_owned)
+                .unwrap_or_else(|| root.to_owned());
             let io = e
                 .into_io_error()
                 .unwrap_or_else(|| std::io::Error::other("unreadable entry"));
@@ -131,8 +138,8 @@ fn list_root(root: &Path, files: &mut Vec<PathBuf>) -> Result<Vec<Entry>> {
         let kind = if file_type.is_dir() {
             Kind::Dir
         } else if file_type.is_symlink() {
-            let target =
-                fs::read_link(entry.path()).map_err(|e| Error::io("reading link", entry.path(), e))?;
+            let target = fs::read_link(entry.path())
+                .map_err(|e| Error::io("reading link", entry.path(), e))?;
             Kind::Link(target.into_os_string().into_encoded_bytes())
         } else if file_type.is_file() {
             if entry.file_name().as_encoded_bytes().ends_with(b".pyc") {

@@ -76,6 +76,9 @@ async fn serve(
     let config_tls = tls::server_config(chain.clone(), key.clone_key(), Alpn::Http11)?;
     let ratls_app_tls = tls::server_config(chain, key, Alpn::H2AndHttp11)?;
 
+    // Before listening: a client that sees the port open may already ask us to stop.
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let listener = TcpListener::bind((launch.host.as_str(), launch.port)).await.with_context(|| {
         format!("cannot listen on {}:{}; check --host and --port (ports below 1024 need privileges)", launch.host, launch.port)
     })?;
@@ -95,8 +98,6 @@ async fn serve(
     let shared = Arc::new(Shared::new(initial, evidence, config_tls, configurator));
     let (stop, stop_rx) = watch::channel(false);
     let server = tokio::spawn(server::serve(listener, shared.clone(), stop_rx, DRAIN));
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
 
     let stop_server = |reason: &str| {
         tracing::info!("{reason}: stopping");

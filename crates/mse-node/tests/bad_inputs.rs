@@ -55,7 +55,7 @@ impl Waiting {
         std::fs::write(&file, body).unwrap();
         let out = run_python(&self.python, SEND_PY, &[&self.node.url(), self.cert.to_str().unwrap(), file.to_str().unwrap()]);
         std::fs::remove_file(&file).unwrap();
-        let (status, reason) = out.trim_end().split_once('\t').unwrap();
+        let (status, reason) = out.trim_end_matches('\n').split_once('\t').unwrap();
         (status.parse().unwrap(), reason.to_owned())
     }
 
@@ -93,7 +93,8 @@ fn bad_payloads_are_refused_clearly_and_write_nothing() {
         ("wrong uuid", payload("00000000-0000-0000-0000-000000000000", &key), 401, "uuid does not match"),
         ("wrong key", payload(APP_ID, &wrong_key), 422, "app.py.enc: decryption failed"),
         ("malformed JSON", format!(r#"{{"uuid": "{APP_ID}", "app_secrets": {{"login": "{SECRET}""#).into_bytes(), 400, "truncated JSON"),
-        ("not JSON", b"uuid=1&key=2".to_vec(), 400, "invalid JSON"),
+        ("not JSON", b"uuid=1&key=2".to_vec(), 400, "expected a JSON object"),
+        ("invalid JSON", format!(r#"{{"uuid": "{APP_ID}", "app_secrets": {{"login": '{SECRET}'}}}}"#).into_bytes(), 400, "invalid JSON at line 1"),
         ("missing uuid", format!(r#"{{"code_secret_key": "{key}", "app_secrets": "{SECRET}"}}"#).into_bytes(), 400, "`uuid` is missing"),
         ("short key", payload(APP_ID, "abcd"), 400, "code_secret_key"),
         ("unknown field", format!(r#"{{"uuid": "{APP_ID}", "app_secret": "{SECRET}"}}"#).into_bytes(), 400, "unknown field `app_secret`"),

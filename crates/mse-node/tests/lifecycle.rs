@@ -22,7 +22,7 @@ fn the_owners_certificate_serves_the_app_with_the_key_sent_in_the_payload() {
     let dirs = Dirs::new();
     std::fs::write(dirs.app().join("app.py"), HELLO).unwrap();
     // The owner's certificate for 127.0.0.1 ships with the app; its key does not.
-    let gen = r#"
+    let make_certs = r#"
 import sys, datetime
 from pathlib import Path
 from cryptography import x509
@@ -44,7 +44,7 @@ for name in ("owner", "other"):
     (out / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (out / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 "#;
-    run_python(&python, gen, &[dirs.root.path().to_str().unwrap()]);
+    run_python(&python, make_certs, &[dirs.root.path().to_str().unwrap()]);
     std::fs::copy(dirs.path("owner.pem"), dirs.app().join("fullchain.pem")).unwrap();
     let chain = dirs.app().join("fullchain.pem");
     let spec = NodeSpec { ssl: vec!["--certificate".into(), chain.to_str().unwrap().into()], ..NodeSpec::default() };

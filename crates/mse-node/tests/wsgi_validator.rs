@@ -19,7 +19,10 @@ warnings.simplefilter("error", WSGIWarning)
 def raw(environ, start_response):
     path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
     if path == "/echo" and method == "POST":
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if environ.get("CONTENT_LENGTH"):
+            body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        else:  # chunked: read to the end
+            body = b"".join(iter(lambda: environ["wsgi.input"].read(65536), b""))
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
         return [body]
     if path == "/lines" and method == "POST":

@@ -33,7 +33,9 @@ enum Server {
 
 impl std::fmt::Debug for PyApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PyApp").field("interface", &self.inner.interface).finish_non_exhaustive()
+        f.debug_struct("PyApp")
+            .field("interface", &self.inner.interface)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,7 +52,9 @@ impl PyApp {
         let rt = interpreter::runtime()?;
         // sys.path and os.environ are process-wide: loads happen one at a time. Taken before the
         // GIL so that a thread waiting here never holds the GIL.
-        let _one_at_a_time = LOADING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _one_at_a_time = LOADING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (interface, server) = Python::attach(|py| -> Result<_> {
             let loaded = interpreter::load(rt, py, &cfg, &app_ref)?;
             let server = match loaded.interface {
@@ -66,7 +70,13 @@ impl PyApp {
             module_path = %cfg.module_path.display(),
             "app loaded"
         );
-        Ok(Self { inner: Arc::new(Inner { interface, max_body: cfg.max_body, server }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                interface,
+                max_body: cfg.max_body,
+                server,
+            }),
+        })
     }
 
     pub fn interface(&self) -> Interface {

@@ -167,39 +167,34 @@ impl Pipe {
     // --- consumer side ---
 
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Aborted>>> {
-        match self.pop(Some(cx.waker())) {
-            TryPop::Chunk(b) => Poll::Ready(Some(Ok(b))),
-            TryPop::Aborted => Poll::Ready(Some(Err(Aborted))),
-            TryPop::End => Poll::Ready(None),
-            TryPop::Empty => Poll::Pending,
+        match self.pop(cx.waker()) {
+            Popped::Chunk(b) => Poll::Ready(Some(Ok(b))),
+            Popped::Aborted => Poll::Ready(Some(Err(Aborted))),
+            Popped::End => Poll::Ready(None),
+            Popped::Empty => Poll::Pending,
         }
     }
 
-    /// What the consumer can tell without waiting: a chunk, end of body, or nothing yet (a waker
-    /// registered by an earlier `poll_pop` stays in place).
-    pub(crate) fn try_pop(&self) -> TryPop {
-        self.pop(None)
-    }
-
-    fn pop(&self, waker: Option<&Waker>) -> TryPop {
+    fn pop(&self, waker: &Waker) -> Popped {
         let (out, producer) = {
             let mut s = self.lock();
             match s.chunks.pop_front() {
                 Some(chunk) => {
                     let was_full = s.buffered >= self.capacity;
                     s.buffered -= chunk.len();
-                    let producer =
-                        if was_full && s.buffered < self.capacity { s.producer.take() } else { None };
-                    (TryPop::Chunk(chunk), producer)
+                    let producer = if was_full && s.buffered < self.capacity {
+                        s.producer.take()
+                    } else {
+                        None
+                    };
+                    (Popped::Chunk(chunk), producer)
                 }
-                None if s.end == End::Finished => return TryPop::End,
+                None if s.end == End::Finished => return Popped::End,
                 // What was sent before the failure still goes out; then the error.
-                None if s.end == End::Aborted => return TryPop::Aborted,
+                None if s.end == End::Aborted => return Popped::Aborted,
                 None => {
-                    if let Some(w) = waker {
-                        store(&mut s.consumer, w);
-                    }
-                    return TryPop::Empty;
+                    store(&mut s.consumer, waker);
+                    return Popped::Empty;
                 }
             }
         };
@@ -227,7 +222,7 @@ impl Pipe {
     }
 }
 
-pub(crate) enum TryPop {
+enum Popped {
     Chunk(Bytes),
     End,
     Aborted,
@@ -270,12 +265,16 @@ impl ResponseBody {
         if data.is_empty() {
             Self::empty()
         } else {
-            Self { kind: Kind::Full(data) }
+            Self {
+                kind: Kind::Full(data),
+            }
         }
     }
 
     pub(crate) fn pipe(pipe: Arc<Pipe>) -> Self {
-        Self { kind: Kind::Pipe(Reader(pipe)) }
+        Self {
+            kind: Kind::Pipe(Reader(pipe)),
+        }
     }
 }
 
@@ -353,8 +352,14 @@ mod tests {
         p.finish();
         let (_, w) = counting();
         let mut cx = Context::from_waker(&w);
-        assert_eq!(p.poll_pop(&mut cx), Poll::Ready(Some(Ok(Bytes::from_static(b"ab")))));
-        assert_eq!(p.poll_pop(&mut cx), Poll::Ready(Some(Ok(Bytes::from_static(b"cd")))));
+        assert_eq!(
+            p.poll_pop(&mut cx),
+            Poll::Ready(Some(Ok(Bytes::from_static(b"ab"))))
+        );
+        assert_eq!(
+            p.poll_pop(&mut cx),
+            Poll::Ready(Some(Ok(Bytes::from_static(b"cd"))))
+        );
         assert_eq!(p.poll_pop(&mut cx), Poll::Ready(None));
     }
 
@@ -367,11 +372,22 @@ mod tests {
         assert!(p.poll_ready(&mut Context::from_waker(&pw)).is_pending());
         assert_eq!(producer.0.load(Ordering::SeqCst), 0);
         assert!(p.poll_pop(&mut Context::from_waker(&cw)).is_ready());
-        assert_eq!(producer.0.load(Ordering::SeqCst), 1, "draining below capacity wakes the producer");
-        assert_eq!(p.poll_ready(&mut Context::from_waker(&pw)), Poll::Ready(Ok(())));
+        assert_eq!(
+            producer.0.load(Ordering::SeqCst),
+            1,
+            "draining below capacity wakes the producer"
+        );
+        assert_eq!(
+            p.poll_ready(&mut Context::from_waker(&pw)),
+            Poll::Ready(Ok(()))
+        );
         assert!(p.poll_pop(&mut Context::from_waker(&cw)).is_pending());
         p.push(Bytes::from_static(b"x")).unwrap();
-        assert_eq!(consumer.0.load(Ordering::SeqCst), 1, "a push wakes the waiting consumer");
+        assert_eq!(
+            consumer.0.load(Ordering::SeqCst),
+            1,
+            "a push wakes the waiting consumer"
+        );
     }
 
     #[test]
@@ -383,7 +399,10 @@ mod tests {
         p.close_consumer();
         assert_eq!(producer.0.load(Ordering::SeqCst), 1);
         assert_eq!(p.push(Bytes::from_static(b"x")), Err(Gone));
-        assert_eq!(p.poll_ready(&mut Context::from_waker(&pw)), Poll::Ready(Err(Gone)));
+        assert_eq!(
+            p.poll_ready(&mut Context::from_waker(&pw)),
+            Poll::Ready(Err(Gone))
+        );
     }
 
     #[test]
@@ -393,17 +412,10 @@ mod tests {
         p.abort();
         let (_, w) = counting();
         let mut cx = Context::from_waker(&w);
-        assert_eq!(p.poll_pop(&mut cx), Poll::Ready(Some(Ok(Bytes::from_static(b"ab")))));
+        assert_eq!(
+            p.poll_pop(&mut cx),
+            Poll::Ready(Some(Ok(Bytes::from_static(b"ab"))))
+        );
         assert_eq!(p.poll_pop(&mut cx), Poll::Ready(Some(Err(Aborted))));
-    }
-
-    #[test]
-    fn try_pop_keeps_the_registered_waker() {
-        let p = Pipe::new(4);
-        let (consumer, cw) = counting();
-        assert!(p.poll_pop(&mut Context::from_waker(&cw)).is_pending());
-        assert!(matches!(p.try_pop(), TryPop::Empty));
-        p.push(Bytes::from_static(b"a")).unwrap();
-        assert_eq!(consumer.0.load(Ordering::SeqCst), 1);
     }
 }

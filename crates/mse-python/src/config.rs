@@ -122,7 +122,10 @@ impl AppRef {
         if dotted(module).is_none() {
             return Err(bad("the module is not a dotted Python name"));
         }
-        Ok(Self { module: module.to_owned(), attrs })
+        Ok(Self {
+            module: module.to_owned(),
+            attrs,
+        })
     }
 
     pub(crate) fn attr_path(&self) -> String {
@@ -156,7 +159,16 @@ mod tests {
 
     #[test]
     fn app_ref_rejects_what_python_could_not_name() {
-        for bad in ["app", "app:", ":app", "app:app:x", "app:create_app()", "a-b:app", "app:1x", "a..b:app"] {
+        for bad in [
+            "app",
+            "app:",
+            ":app",
+            "app:app:x",
+            "app:create_app()",
+            "a-b:app",
+            "app:1x",
+            "a..b:app",
+        ] {
             assert!(AppRef::parse(bad).is_err(), "{bad} accepted");
         }
     }

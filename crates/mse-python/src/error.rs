@@ -28,11 +28,18 @@ pub enum Error {
          in the app configuration)",
         module_path.display()
     )]
-    ModuleNotFound { module: String, module_path: PathBuf },
+    ModuleNotFound {
+        module: String,
+        module_path: PathBuf,
+    },
 
     /// The app module exists but failed while being imported (this includes a missing dependency).
     #[error("importing the app module `{module}` failed: {message}\n{traceback}")]
-    Import { module: String, message: String, traceback: String },
+    Import {
+        module: String,
+        message: String,
+        traceback: String,
+    },
 
     /// The module has no attribute of that name.
     #[error("the app module `{module}` has no attribute `{attribute}` (check python_application)")]
@@ -48,7 +55,10 @@ pub enum Error {
 
     /// A thread of the app server could not be started.
     #[error("cannot start the app server thread `{name}`: {source}")]
-    Thread { name: String, source: std::io::Error },
+    Thread {
+        name: String,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

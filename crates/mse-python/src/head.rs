@@ -21,14 +21,26 @@ pub(crate) struct BadHead(pub String);
 
 impl Head {
     pub(crate) fn new(status: StatusCode, capacity: usize) -> Self {
-        Self { status, reason: None, headers: HeaderMap::with_capacity(capacity), content_length: None }
+        Self {
+            status,
+            reason: None,
+            headers: HeaderMap::with_capacity(capacity),
+            content_length: None,
+        }
     }
 
     /// Parse a WSGI status line such as `200 OK`.
     pub(crate) fn from_status_line(line: &str, capacity: usize) -> Result<Self, BadHead> {
-        let bad = || BadHead(format!("invalid status {line:?}: expected three digits, a space and a reason, e.g. \"200 OK\""));
+        let bad = || {
+            BadHead(format!(
+                "invalid status {line:?}: expected three digits, a space and a reason, e.g. \"200 OK\""
+            ))
+        };
         let bytes = line.as_bytes();
-        let code = bytes.get(..3).filter(|c| c.iter().all(u8::is_ascii_digit)).ok_or_else(bad)?;
+        let code = bytes
+            .get(..3)
+            .filter(|c| c.iter().all(u8::is_ascii_digit))
+            .ok_or_else(bad)?;
         let status = StatusCode::from_bytes(code).map_err(|_| bad())?;
         let mut head = Self::new(status, capacity);
         match bytes.get(3) {
@@ -36,7 +48,8 @@ impl Head {
             Some(b' ') => {
                 let reason = &line[4..];
                 if !reason.is_empty() && status.canonical_reason() != Some(reason) {
-                    head.reason = Some(ReasonPhrase::try_from(reason.as_bytes()).map_err(|_| bad())?);
+                    head.reason =
+                        Some(ReasonPhrase::try_from(reason.as_bytes()).map_err(|_| bad())?);
                 }
             }
             Some(_) => return Err(bad()),
@@ -46,10 +59,17 @@ impl Head {
 
     /// Add one header. `Transfer-Encoding` is dropped: hyper frames the body itself.
     pub(crate) fn push(&mut self, name: &[u8], value: &[u8]) -> Result<(), BadHead> {
-        let name = HeaderName::from_bytes(name)
-            .map_err(|_| BadHead(format!("invalid header name {:?}", String::from_utf8_lossy(name))))?;
+        let name = HeaderName::from_bytes(name).map_err(|_| {
+            BadHead(format!(
+                "invalid header name {:?}",
+                String::from_utf8_lossy(name)
+            ))
+        })?;
         let value = HeaderValue::from_bytes(value).map_err(|_| {
-            BadHead(format!("invalid value for header {name}: {:?}", String::from_utf8_lossy(value)))
+            BadHead(format!(
+                "invalid value for header {name}: {:?}",
+                String::from_utf8_lossy(value)
+            ))
         })?;
         if name == header::TRANSFER_ENCODING {
             return Ok(());
@@ -84,7 +104,10 @@ pub(crate) fn latin1_bytes(s: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
     if s.is_ascii() {
         return Some(std::borrow::Cow::Borrowed(s.as_bytes()));
     }
-    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>().map(Into::into)
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(Into::into)
 }
 
 #[cfg(test)]
@@ -100,7 +123,15 @@ mod tests {
         assert_eq!(h.status, 299);
         assert_eq!(h.reason.unwrap().as_bytes(), b"Fine Thanks");
         assert!(Head::from_status_line("404", 0).is_ok());
-        for bad in ["", "20", "2000 OK", "OK 200", "200-OK", "099 x", "200 bad\r\nreason"] {
+        for bad in [
+            "",
+            "20",
+            "2000 OK",
+            "OK 200",
+            "200-OK",
+            "099 x",
+            "200 bad\r\nreason",
+        ] {
             assert!(Head::from_status_line(bad, 0).is_err(), "{bad:?} accepted");
         }
     }

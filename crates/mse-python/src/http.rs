@@ -49,7 +49,10 @@ async fn collect(mut body: Incoming, declared: u64) -> Result<RequestBody, Respo
     let mut first: Option<Bytes> = None;
     let mut more: Option<BytesMut> = None;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| error_response(StatusCode::BAD_REQUEST))?.into_data() else {
+        let Ok(data) = frame
+            .map_err(|_| error_response(StatusCode::BAD_REQUEST))?
+            .into_data()
+        else {
             continue; // trailers
         };
         match (&first, &mut more) {
@@ -78,10 +81,13 @@ pub(crate) fn error_response(status: StatusCode) -> Response<ResponseBody> {
     };
     let mut resp = Response::new(ResponseBody::full(text));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     resp
 }
@@ -101,8 +107,10 @@ pub(crate) fn percent_decode(input: &[u8]) -> Cow<'_, [u8]> {
     let mut i = 0;
     while i < input.len() {
         if input[i] == b'%'
-            && let (Some(h), Some(l)) =
-                (input.get(i + 1).copied().and_then(hex), input.get(i + 2).copied().and_then(hex))
+            && let (Some(h), Some(l)) = (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            )
         {
             out.push(h << 4 | l);
             i += 3;
@@ -141,7 +149,14 @@ mod tests {
     fn server_errors_say_what_happened_in_plain_text() {
         let r = error_response(StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(r.status(), 413);
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "text/plain; charset=utf-8");
-        assert!(error_response(StatusCode::SERVICE_UNAVAILABLE).headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert!(
+            error_response(StatusCode::SERVICE_UNAVAILABLE)
+                .headers()
+                .contains_key(header::RETRY_AFTER)
+        );
     }
 }

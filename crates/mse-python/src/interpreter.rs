@@ -19,14 +19,23 @@ use crate::error::{Error, Result};
 /// Variables the interpreter reads at start that change which code it loads or runs.
 const REFUSED_ENV: &[(&str, &str)] = &[
     ("PYTHONHOME", "it replaces the standard library"),
-    ("PYTHONPATH", "it adds import paths ahead of the standard library"),
+    (
+        "PYTHONPATH",
+        "it adds import paths ahead of the standard library",
+    ),
     ("PYTHONUSERBASE", "it adds a user site-packages"),
     ("PYTHONPLATLIBDIR", "it moves the standard library"),
     ("PYTHONEXECUTABLE", "it changes how Python finds its prefix"),
     ("PYTHONSTARTUP", "it names a script to run"),
-    ("PYTHONPYCACHEPREFIX", "it makes Python load bytecode from another directory"),
+    (
+        "PYTHONPYCACHEPREFIX",
+        "it makes Python load bytecode from another directory",
+    ),
     ("PYTHONBREAKPOINT", "it names code to import"),
-    ("PYTHONWARNINGS", "its warning categories are imported at start"),
+    (
+        "PYTHONWARNINGS",
+        "its warning categories are imported at start",
+    ),
 ];
 
 /// The interpreter as this crate prepared it: the helper module from `runtime.py`.
@@ -45,9 +54,12 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
             Python::initialize();
             Python::attach(|py| {
                 let code = CString::new(include_str!("runtime.py")).map_err(|e| e.to_string())?;
-                let helpers = PyModule::from_code(py, &code, c"<mse-python runtime>", c"_mse_runtime")
-                    .map_err(|e| e.to_string())?;
-                Ok(Runtime { helpers: helpers.unbind() })
+                let helpers =
+                    PyModule::from_code(py, &code, c"<mse-python runtime>", c"_mse_runtime")
+                        .map_err(|e| e.to_string())?;
+                Ok(Runtime {
+                    helpers: helpers.unbind(),
+                })
             })
         })
         .as_ref()
@@ -102,10 +114,22 @@ pub(crate) struct Loaded {
 }
 
 /// Isolate `sys.path`, set the environment, import `module:variable` and detect its interface.
-pub(crate) fn load(rt: &Runtime, py: Python<'_>, cfg: &PythonConfig, app_ref: &AppRef) -> Result<Loaded> {
-    let interp = |err: PyErr| Error::Interpreter { message: err.to_string(), traceback: rt.traceback(py, &err) };
+pub(crate) fn load(
+    rt: &Runtime,
+    py: Python<'_>,
+    cfg: &PythonConfig,
+    app_ref: &AppRef,
+) -> Result<Loaded> {
+    let interp = |err: PyErr| Error::Interpreter {
+        message: err.to_string(),
+        traceback: rt.traceback(py, &err),
+    };
     let module_path = path_str(&cfg.module_path)?;
-    let site: Vec<String> = cfg.site_packages.iter().map(|p| path_str(p)).collect::<Result<_>>()?;
+    let site: Vec<String> = cfg
+        .site_packages
+        .iter()
+        .map(|p| path_str(p))
+        .collect::<Result<_>>()?;
     let leaked: Option<String> = rt
         .helper(py, "isolate")
         .and_then(|f| f.call1((module_path.clone(), site, cfg.env.clone())))
@@ -120,7 +144,10 @@ pub(crate) fn load(rt: &Runtime, py: Python<'_>, cfg: &PythonConfig, app_ref: &A
 
     let module = PyModule::import(py, app_ref.module.as_str()).map_err(|err| {
         if is_missing(py, &err, &app_ref.module) {
-            Error::ModuleNotFound { module: app_ref.module.clone(), module_path: cfg.module_path.clone() }
+            Error::ModuleNotFound {
+                module: app_ref.module.clone(),
+                module_path: cfg.module_path.clone(),
+            }
         } else {
             Error::Import {
                 module: app_ref.module.clone(),
@@ -134,7 +161,10 @@ pub(crate) fn load(rt: &Runtime, py: Python<'_>, cfg: &PythonConfig, app_ref: &A
     for attr in &app_ref.attrs {
         obj = obj.getattr(attr.as_str()).map_err(|err| {
             if err.is_instance_of::<PyAttributeError>(py) {
-                Error::NoAttribute { module: app_ref.module.clone(), attribute: app_ref.attr_path() }
+                Error::NoAttribute {
+                    module: app_ref.module.clone(),
+                    attribute: app_ref.attr_path(),
+                }
             } else {
                 Error::Import {
                     module: app_ref.module.clone(),
@@ -145,16 +175,30 @@ pub(crate) fn load(rt: &Runtime, py: Python<'_>, cfg: &PythonConfig, app_ref: &A
         })?;
     }
     if !obj.is_callable() {
-        let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-        return Err(Error::NotCallable { app: app_ref.to_string(), type_name });
+        let type_name = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".into());
+        return Err(Error::NotCallable {
+            app: app_ref.to_string(),
+            type_name,
+        });
     }
     let kind: String = rt
         .helper(py, "interface_of")
         .and_then(|f| f.call1((&obj,)))
         .and_then(|k| k.extract())
         .map_err(interp)?;
-    let interface = if kind == "asgi" { Interface::Asgi } else { Interface::Wsgi };
-    Ok(Loaded { app: obj.unbind(), interface })
+    let interface = if kind == "asgi" {
+        Interface::Asgi
+    } else {
+        Interface::Wsgi
+    };
+    Ok(Loaded {
+        app: obj.unbind(),
+        interface,
+    })
 }
 
 /// Whether an import error means the app module itself (or one of its parent packages) is missing,
@@ -164,7 +208,10 @@ fn is_missing(py: Python<'_>, err: &PyErr, module: &str) -> bool {
         return false;
     }
     let name = err.value(py).getattr("name").ok();
-    let name = name.as_ref().and_then(|n| n.cast::<PyString>().ok()).and_then(|n| n.to_str().ok());
+    let name = name
+        .as_ref()
+        .and_then(|n| n.cast::<PyString>().ok())
+        .and_then(|n| n.to_str().ok());
     match name {
         Some(missing) => module == missing || module.starts_with(&format!("{missing}.")),
         None => false,
@@ -184,7 +231,10 @@ mod tests {
     use std::ffi::OsString;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-        let m: HashMap<String, OsString> = pairs.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        let m: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -195,8 +245,12 @@ mod tests {
             assert!(err.starts_with(var), "{err}");
         }
         // Harmless ones, and empty values, pass.
-        preflight(env(&[("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONPATH", "")]))
-            .unwrap();
+        preflight(env(&[
+            ("PYTHONUNBUFFERED", "1"),
+            ("PYTHONDONTWRITEBYTECODE", "1"),
+            ("PYTHONPATH", ""),
+        ]))
+        .unwrap();
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! The seed's example app (docs: "Develop your app"), with a secrets file, served as the node will.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 mod common;
 
@@ -38,13 +39,19 @@ def read_date():
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_example_app_reads_its_secrets_and_its_home() {
     init_logs();
-    let Some(site) = site_packages("the_seed_example_app_reads_its_secrets_and_its_home") else { return };
+    let Some(site) = site_packages("the_seed_example_app_reads_its_secrets_and_its_home") else {
+        return;
+    };
     let dir = AppDir::new(&[("app.py", SEED_APP)]);
     let home = dir.path("home");
     std::fs::create_dir_all(&home).unwrap();
     let secrets = dir.path("home/.cache/mse/secrets.json");
     std::fs::create_dir_all(secrets.parent().unwrap()).unwrap();
-    std::fs::write(&secrets, r#"{"login": "alice@example.com", "password": "not-in-the-code"}"#).unwrap();
+    std::fs::write(
+        &secrets,
+        r#"{"login": "alice@example.com", "password": "not-in-the-code"}"#,
+    )
+    .unwrap();
 
     let mut cfg = dir.config("app:app", &site);
     cfg.env = vec![
@@ -56,10 +63,16 @@ async fn the_seed_example_app_reads_its_secrets_and_its_home() {
     let addr = serve(app.clone()).await;
 
     let r = send(addr, get("/whoami")).await;
-    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "alice@example.com"));
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (200, "alice@example.com")
+    );
 
     let r = send(addr, get("/")).await;
-    assert_eq!((r.status.as_u16(), r.text().as_str()), (404, "You should write before read"));
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (404, "You should write before read")
+    );
 
     let r = send(addr, post("/", "text/plain", "")).await;
     assert_eq!(r.status, 200);
@@ -68,8 +81,14 @@ async fn the_seed_example_app_reads_its_secrets_and_its_home() {
     let r = send(addr, get("/")).await;
     assert_eq!(r.status, 200);
     let written = r.text();
-    assert!(written.starts_with("20") && written.contains(':'), "a datetime, got {written:?}");
-    assert!(!home.join("date.txt").exists(), "the app removes the file after reading it");
+    assert!(
+        written.starts_with("20") && written.contains(':'),
+        "a datetime, got {written:?}"
+    );
+    assert!(
+        !home.join("date.txt").exists(),
+        "the app removes the file after reading it"
+    );
 
     let r = send(addr, get("/")).await;
     assert_eq!(r.status, 404);

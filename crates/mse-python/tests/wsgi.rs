@@ -1,4 +1,5 @@
 //! WSGI semantics the apps rely on (PEP 3333), with plain WSGI apps (standard library only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 mod common;
 
@@ -99,7 +100,9 @@ def app(environ, start_response):
 async fn start(module: &str, max_body: Option<u64>) -> (AppDir, std::net::SocketAddr) {
     init_logs();
     let dir = AppDir::new(&[(&format!("{module}.py"), APP)]);
-    let data: Vec<u8> = (0..300 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let data: Vec<u8> = (0..300 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     std::fs::write(dir.code().join("data.bin"), data).unwrap();
     let mut cfg = dir.config(&format!("{module}:app"), &[]);
     if let Some(m) = max_body {
@@ -125,7 +128,10 @@ async fn the_environ_follows_pep_3333() {
         .header("x-multi", "1")
         .header("x-multi", "2")
         .header("x_under", "shadow")
-        .header("x-latin", http::HeaderValue::from_bytes(b"caf\xe9").unwrap())
+        .header(
+            "x-latin",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
         .body(Full::new(Bytes::new()))
         .unwrap();
     let env = json(&send(addr, req).await);
@@ -143,7 +149,10 @@ async fn the_environ_follows_pep_3333() {
     assert_eq!(env["HTTP_COOKIE"], "a=1; b=2");
     assert_eq!(env["HTTP_X_MULTI"], "1, 2");
     assert_eq!(env["HTTP_X_LATIN"], "caf\u{e9}");
-    assert!(env.get("HTTP_X_UNDER").is_none(), "header names with '_' are dropped");
+    assert!(
+        env.get("HTTP_X_UNDER").is_none(),
+        "header names with '_' are dropped"
+    );
     assert_eq!(env["wsgi.url_scheme"], "http");
     assert_eq!(env["wsgi.version"], serde_json::json!([1, 0]));
     assert_eq!(env["wsgi.multithread"], true);
@@ -151,7 +160,13 @@ async fn the_environ_follows_pep_3333() {
     assert_eq!(env["wsgi.run_once"], false);
     assert!(env.get("CONTENT_LENGTH").is_none() && env.get("CONTENT_TYPE").is_none());
 
-    let env = json(&send(addr, post("/env", "application/x-www-form-urlencoded", "a=1&b=2")).await);
+    let env = json(
+        &send(
+            addr,
+            post("/env", "application/x-www-form-urlencoded", "a=1&b=2"),
+        )
+        .await,
+    );
     assert_eq!(env["CONTENT_TYPE"], "application/x-www-form-urlencoded");
     assert_eq!(env["CONTENT_LENGTH"], "7");
     assert_eq!(env["read"], "a=1&b=2");
@@ -160,7 +175,10 @@ async fn the_environ_follows_pep_3333() {
 
     // A chunked body: no CONTENT_LENGTH, and the input says it ends by itself.
     let (tx, body) = channel_body();
-    let req = Request::post("/env").header("host", "t").body(body).unwrap();
+    let req = Request::post("/env")
+        .header("host", "t")
+        .body(body)
+        .unwrap();
     let pending = tokio::spawn(send(addr, req));
     tx.send(Bytes::from_static(b"chunk one,")).await.unwrap();
     tx.send(Bytes::from_static(b"chunk two")).await.unwrap();
@@ -176,30 +194,54 @@ async fn start_response_exc_info_write_and_lazy_start() {
     let (_dir, addr) = start("start_response_app", None).await;
 
     let r = send(addr, get("/exc-info")).await;
-    assert_eq!((r.status.as_u16(), r.text().as_str()), (503, "replaced"), "exc_info replaces an unsent head");
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (503, "replaced"),
+        "exc_info replaces an unsent head"
+    );
 
     let r = send(addr, get("/write")).await;
-    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "abcdefghi"), "write() data comes first");
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (200, "abcdefghi"),
+        "write() data comes first"
+    );
 
     let r = send(addr, get("/lazy-start")).await;
-    assert_eq!((r.status.as_u16(), r.text().as_str()), (201, "lazy"), "start_response inside the iteration");
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (201, "lazy"),
+        "start_response inside the iteration"
+    );
 
     let resp = open(addr, get("/custom-reason")).await;
     assert_eq!(resp.status(), 299);
-    let reason = resp.extensions().get::<hyper::ext::ReasonPhrase>().map(|r| r.as_bytes().to_vec());
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| r.as_bytes().to_vec());
     assert_eq!(reason.as_deref(), Some(&b"All Good"[..]));
 
     let r = send(addr, get("/file")).await;
     assert_eq!(r.status, 200);
     let expected = std::fs::read(_dir.code().join("data.bin")).unwrap();
     assert_eq!(r.body.len(), expected.len());
-    assert!(r.body == expected, "wsgi.file_wrapper serves the file as it is");
+    assert!(
+        r.body == expected,
+        "wsgi.file_wrapper serves the file as it is"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_errors_are_500_and_the_server_keeps_serving() {
     let (_dir, addr) = start("errors_app", None).await;
-    for path in ["/twice", "/str-body", "/bad-header", "/no-start-response", "/raise-in-iter"] {
+    for path in [
+        "/twice",
+        "/str-body",
+        "/bad-header",
+        "/no-start-response",
+        "/raise-in-iter",
+    ] {
         let r = send(addr, get(path)).await;
         assert_eq!(r.status, 500, "{path}: {}", r.text());
         assert_eq!(r.text(), "Internal Server Error\n");
@@ -209,21 +251,32 @@ async fn app_errors_are_500_and_the_server_keeps_serving() {
     // (Depending on timing the connection closes before or after the head went out.)
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     match sender.send_request(get("/abort-mid-stream")).await {
         Err(e) => assert!(e.is_incomplete_message(), "{e}"),
         Ok(resp) => {
             assert_eq!(resp.status(), 200);
             let body = resp.into_body().collect().await;
-            assert!(body.is_err(), "a body cut by an app error ends in an error, not a clean end");
+            assert!(
+                body.is_err(),
+                "a body cut by an app error ends in an error, not a clean end"
+            );
         }
     }
 
     let r = send(addr, get("/closed")).await;
     let closed: Vec<String> = serde_json::from_slice(&r.body).unwrap();
-    assert!(closed.contains(&"/raise-in-iter".to_string()), "close() after an error: {closed:?}");
-    assert!(closed.contains(&"/abort-mid-stream".to_string()), "close() after an abort: {closed:?}");
+    assert!(
+        closed.contains(&"/raise-in-iter".to_string()),
+        "close() after an error: {closed:?}"
+    );
+    assert!(
+        closed.contains(&"/abort-mid-stream".to_string()),
+        "close() after an abort: {closed:?}"
+    );
 
     let r = send(addr, get("/nothing-here")).await;
     assert_eq!(r.status, 404, "the server still answers");
@@ -237,11 +290,17 @@ async fn bodies_over_the_limit_get_413_and_too_many_headers_431() {
     assert_eq!(r.status, 200, "exactly at the limit is fine");
 
     let r = send(addr, post("/env", "text/plain", vec![b'x'; 1001])).await;
-    assert_eq!(r.status, 413, "a declared length over the limit is refused up front");
+    assert_eq!(
+        r.status, 413,
+        "a declared length over the limit is refused up front"
+    );
 
     // Chunked: the limit is found while the app reads.
     let (tx, body) = channel_body();
-    let req = Request::post("/lines").header("host", "t").body(body).unwrap();
+    let req = Request::post("/lines")
+        .header("host", "t")
+        .body(body)
+        .unwrap();
     let pending = tokio::spawn(send(addr, req));
     for _ in 0..3 {
         if tx.send(Bytes::from(vec![b'y'; 600])).await.is_err() {
@@ -265,7 +324,10 @@ async fn bodies_over_the_limit_get_413_and_too_many_headers_431() {
 async fn the_input_iterates_over_lines_of_a_streamed_body() {
     let (_dir, addr) = start("lines_app", None).await;
     let (tx, body) = channel_body();
-    let req = Request::post("/lines").header("host", "t").body(body).unwrap();
+    let req = Request::post("/lines")
+        .header("host", "t")
+        .body(body)
+        .unwrap();
     let pending = tokio::spawn(send(addr, req));
     // Lines split across chunks on purpose.
     for part in ["one\ntw", "o\nthr", "ee\n", "no newline at the end"] {

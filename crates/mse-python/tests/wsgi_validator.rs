@@ -1,6 +1,7 @@
 //! PEP 3333 conformance as the standard library checks it: apps wrapped in
 //! `wsgiref.validate.validator` run a request mix, and every complaint of the validator (raised in
 //! the call, the iteration, `close()`, or a destructor) is collected and must be absent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 mod common;
 
@@ -143,7 +144,11 @@ async fn request_mix(addr: std::net::SocketAddr) {
     assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "hello"));
 
     let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    let r = send(addr, post("/echo", "application/octet-stream", payload.clone())).await;
+    let r = send(
+        addr,
+        post("/echo", "application/octet-stream", payload.clone()),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, payload, "POST body echoed byte for byte");
 
@@ -152,11 +157,18 @@ async fn request_mix(addr: std::net::SocketAddr) {
     let expected: String = (0..100).map(|i| format!("chunk {i}\n")).collect();
     assert_eq!(r.text(), expected);
 
-    let head = Request::head("/hello").header("host", "t").body(Full::new(Bytes::new())).unwrap();
+    let head = Request::head("/hello")
+        .header("host", "t")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let r = send(addr, head).await;
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty(), "HEAD has no body");
-    assert_eq!(r.header("content-length"), Some("5"), "HEAD keeps the GET's length");
+    assert_eq!(
+        r.header("content-length"),
+        Some("5"),
+        "HEAD keeps the GET's length"
+    );
 
     let r = send(addr, get("/boom")).await;
     assert_eq!(r.status, 500, "an exception in the app is a 500");
@@ -175,12 +187,19 @@ async fn problems(addr: std::net::SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_wsgi_app_passes_the_validator() {
     init_logs();
-    let dir = AppDir::new(&[("validation_plain.py", RECORDER), ("plain_validated.py", PLAIN_APP)]);
+    let dir = AppDir::new(&[
+        ("validation_plain.py", RECORDER),
+        ("plain_validated.py", PLAIN_APP),
+    ]);
     let app = PyApp::load(dir.config("plain_validated:app", &[])).unwrap();
     let addr = serve(app).await;
     request_mix(addr).await;
 
-    let r = send(addr, post("/lines", "text/plain", "first line\nsecond\nthird\n")).await;
+    let r = send(
+        addr,
+        post("/lines", "text/plain", "first line\nsecond\nthird\n"),
+    )
+    .await;
     assert_eq!(r.text(), "11|first line|2");
     let r = send(addr, get("/errors")).await;
     assert_eq!(r.status, 204);
@@ -192,8 +211,13 @@ async fn a_plain_wsgi_app_passes_the_validator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flask_app_passes_the_validator() {
     init_logs();
-    let Some(site) = site_packages("a_flask_app_passes_the_validator") else { return };
-    let dir = AppDir::new(&[("validation_flask.py", RECORDER), ("flask_validated.py", FLASK_APP)]);
+    let Some(site) = site_packages("a_flask_app_passes_the_validator") else {
+        return;
+    };
+    let dir = AppDir::new(&[
+        ("validation_flask.py", RECORDER),
+        ("flask_validated.py", FLASK_APP),
+    ]);
     let app = PyApp::load(dir.config("flask_validated:app", &site)).unwrap();
     let addr = serve(app).await;
     request_mix(addr).await;

@@ -21,7 +21,7 @@ pub struct FsRules {
 }
 
 /// System files CPython and common packages need at run time, found empirically with the
-/// Flask/FastAPI test venv (tests/python_guard.rs lists what it exercised) and minimal:
+/// Flask/FastAPI test venv (tests/python_guard.rs lists what it exercised):
 /// - `/dev/null`, `/dev/urandom`, `/dev/random`: opened by the stdlib (`os.devnull`, `random`
 ///   fallbacks, OpenSSL seeding on some builds);
 /// - `/proc/self` (resolved to this process): `os.cpu_count` fallbacks, `/proc/self/fd` for
@@ -34,9 +34,15 @@ pub struct FsRules {
 /// - TLS clients: `/etc/ssl`, `/usr/lib/ssl`, `/etc/ca-certificates` (OpenSSL's default paths);
 /// - `/etc/mime.types`: `mimetypes` (Flask's `send_file`);
 /// - shared libraries that extension modules load lazily (`libssl`, `libffi`, `libz`, NSS
-///   modules): `/lib`, `/lib64`, `/usr/lib`, `/usr/lib64`, `/usr/local/lib`.
+///   modules) and the loader's cache: `/etc/ld.so.cache`, `/lib`, `/lib64`, `/usr/lib`,
+///   `/usr/lib64`, `/usr/local/lib` (the official Python images install there).
 ///
-/// `/usr/bin`, `/home`, `/root`, `/var`, `/opt` and the rest of `/etc` are deliberately absent.
+/// Method: tests/python_guard.rs run under `strace -f` shows what is opened after
+/// `landlock_restrict_self` (the only EACCES are the test's deliberate probes). Entries it did not
+/// open (`/dev/null`, `/etc/gai.conf`, `/etc/services`, `/etc/group`, ...) are read by stdlib
+/// paths the test does not take (`os.devnull`, IPv6 address sorting, `socket.getservbyname`,
+/// `grp`). `/usr/bin`, `/home`, `/root`, `/var`, `/opt`, `/dev/shm` (the host's) and the rest of
+/// `/etc` are deliberately absent.
 pub const SYSTEM_READ: &[&str] = &[
     "/dev/null",
     "/dev/urandom",
@@ -59,6 +65,7 @@ pub const SYSTEM_READ: &[&str] = &[
     "/etc/ca-certificates",
     "/usr/lib/ssl",
     "/etc/mime.types",
+    "/etc/ld.so.cache",
     "/lib",
     "/lib64",
     "/usr/lib",
@@ -81,14 +88,20 @@ impl FsRules {
         read.extend(runtime_roots.iter().cloned());
         read.extend(secrets.iter().filter(|p| p.exists()).cloned());
         read.extend(SYSTEM_READ.iter().map(PathBuf::from).filter(|p| p.exists()));
-        Self { read, read_write: vec![home.to_path_buf(), tmp.to_path_buf()] }
+        Self {
+            read,
+            read_write: vec![home.to_path_buf(), tmp.to_path_buf()],
+        }
     }
 
     /// Whether `path` lies under one of the rules (lexically, after resolving symlinks of both
     /// sides where they exist). The node checks `!rules.reaches(KEY_PATH)` before confining.
     pub fn reaches(&self, path: &Path) -> bool {
         let target = resolve(path);
-        self.read.iter().chain(&self.read_write).any(|root| target.starts_with(resolve(root)))
+        self.read
+            .iter()
+            .chain(&self.read_write)
+            .any(|root| target.starts_with(resolve(root)))
     }
 }
 
@@ -138,11 +151,23 @@ impl std::fmt::Display for LandlockReport {
                 f,
                 "Landlock ABI {}: {} ({} read-only roots, {} read-write roots, KEY_PATH and everything else unreachable), {}{}",
                 abi.unwrap_or(0),
-                if e == Enforcement::Full { "fully enforced" } else { "partially enforced" },
+                if e == Enforcement::Full {
+                    "fully enforced"
+                } else {
+                    "partially enforced"
+                },
                 self.rules.read.len(),
                 self.rules.read_write.len(),
-                if self.all_threads { "all threads" } else { "calling thread and its new threads" },
-                if self.signals_scoped { ", signals and abstract sockets scoped" } else { "" },
+                if self.all_threads {
+                    "all threads"
+                } else {
+                    "calling thread and its new threads"
+                },
+                if self.signals_scoped {
+                    ", signals and abstract sockets scoped"
+                } else {
+                    ""
+                },
             ),
         }
     }
@@ -166,8 +191,8 @@ mod imp {
     use std::path::Path;
 
     use landlock::{
-        ABI, Access, AccessFs, BitFlags, LandlockStatus, PathBeneath, PathFd, RestrictSelfAttr, Ruleset, RulesetAttr,
-        RulesetCreatedAttr, RulesetStatus, Scope,
+        ABI, Access, AccessFs, BitFlags, LandlockStatus, PathBeneath, PathFd, RestrictSelfAttr,
+        Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
     };
 
     use super::{Enforcement, FsRules, LandlockReport};
@@ -178,16 +203,27 @@ mod imp {
     const TESTED_ABI: ABI = ABI::V7;
 
     fn ll(what: &str) -> impl FnOnce(landlock::RulesetError) -> Error + '_ {
-        move |source| Error::Landlock { what: what.to_owned(), source }
+        move |source| Error::Landlock {
+            what: what.to_owned(),
+            source,
+        }
     }
 
     fn beneath(path: &Path, access: BitFlags<AccessFs>) -> Result<PathBeneath<PathFd>> {
-        let fd = PathFd::new(path).map_err(|source| Error::LandlockPath { path: path.to_path_buf(), source })?;
+        let fd = PathFd::new(path).map_err(|source| Error::LandlockPath {
+            path: path.to_path_buf(),
+            source,
+        })?;
         // Directory-only rights on a file make the kernel reject the rule.
-        let access = if path.is_dir() { access } else { access & AccessFs::from_file(TESTED_ABI) };
+        let access = if path.is_dir() {
+            access
+        } else {
+            access & AccessFs::from_file(TESTED_ABI)
+        };
         Ok(PathBeneath::new(fd, access))
     }
 
+    // THREAT: T11
     pub(super) fn confine(rules: &FsRules) -> Result<LandlockReport> {
         let all = AccessFs::from_all(TESTED_ABI);
         let read = AccessFs::from_read(TESTED_ABI);
@@ -202,10 +238,14 @@ mod imp {
             .create()
             .map_err(ll("create the ruleset"))?;
         for path in &rules.read {
-            created = created.add_rule(beneath(path, read)?).map_err(ll("add a read-only rule"))?;
+            created = created
+                .add_rule(beneath(path, read)?)
+                .map_err(ll("add a read-only rule"))?;
         }
         for path in &rules.read_write {
-            created = created.add_rule(beneath(path, read_write)?).map_err(ll("add a read-write rule"))?;
+            created = created
+                .add_rule(beneath(path, read_write)?)
+                .map_err(ll("add a read-write rule"))?;
         }
         let status = created
             .all_threads(true)
@@ -214,9 +254,10 @@ mod imp {
             .map_err(ll("restrict the process"))?;
 
         let abi = match status.landlock {
-            LandlockStatus::Available { effective_abi, kernel_abi } => {
-                Some(kernel_abi.unwrap_or(effective_abi as i32))
-            }
+            LandlockStatus::Available {
+                effective_abi,
+                kernel_abi,
+            } => Some(kernel_abi.unwrap_or(effective_abi as i32)),
             LandlockStatus::NotEnabled | LandlockStatus::NotImplemented => None,
         };
         let enforcement = match status.ruleset {
@@ -224,7 +265,9 @@ mod imp {
             // The crate also counts a dropped TSYNC request as "partial"; the file rules and
             // scopes of TESTED_ABI are all there when the kernel has at least that ABI, and the
             // thread coverage is reported separately (`all_threads`).
-            RulesetStatus::PartiallyEnforced if abi.is_some_and(|a| a >= TESTED_ABI as i32) => Enforcement::Full,
+            RulesetStatus::PartiallyEnforced if abi.is_some_and(|a| a >= TESTED_ABI as i32) => {
+                Enforcement::Full
+            }
             RulesetStatus::PartiallyEnforced => Enforcement::Partial,
             RulesetStatus::NotEnforced => Enforcement::None,
         };
@@ -262,6 +305,9 @@ mod tests {
         assert!(!rules.reaches(Path::new("/key/enclave.key")));
         assert!(rules.reaches(Path::new("/mse-app/app.py")));
         assert!(rules.reaches(Path::new("/root/.cache/mse/secrets.json")));
-        assert!(!rules.reaches(Path::new("/mse-application")), "prefix is not containment");
+        assert!(
+            !rules.reaches(Path::new("/mse-application")),
+            "prefix is not containment"
+        );
     }
 }

@@ -38,13 +38,17 @@ pub const PYTHON_GUARD: &str = include_str!("guard.py");
 #[non_exhaustive]
 pub enum Error {
     /// The protection does not exist on this operating system.
-    #[error("{what} is not available on this operating system: the node must refuse to run the app unless an explicit insecure flag is given")]
+    #[error(
+        "{what} is not available on this operating system: the node must refuse to run the app unless an explicit insecure flag is given"
+    )]
     Unsupported {
         /// The protection that is missing.
         what: &'static str,
     },
     /// seccompiler refused the policy (a bug in the table) or the kernel refused the filter.
-    #[error("cannot install the seccomp filter ({what}): {source}; the app must not run without it unless an explicit insecure flag is given")]
+    #[error(
+        "cannot install the seccomp filter ({what}): {source}; the app must not run without it unless an explicit insecure flag is given"
+    )]
     Seccomp {
         /// The step that failed.
         what: &'static str,
@@ -68,7 +72,9 @@ pub enum Error {
         source: ::landlock::RulesetError,
     },
     /// A path given to Landlock cannot be opened.
-    #[error("cannot open {path} for the Landlock rules: {source}; create it before confining the app, or drop it from the rules")]
+    #[error(
+        "cannot open {path} for the Landlock rules: {source}; create it before confining the app, or drop it from the rules"
+    )]
     LandlockPath {
         /// The path.
         path: PathBuf,
@@ -79,7 +85,9 @@ pub enum Error {
     #[error("invalid storage plan: {0}")]
     InvalidPlan(String),
     /// A step needs a single-threaded process and was called too late.
-    #[error("{what} must run while the process is single-threaded, but it has {threads} threads: call it first thing in main(), before tokio or Python start")]
+    #[error(
+        "{what} must run while the process is single-threaded, but it has {threads} threads: call it first thing in main(), before tokio or Python start"
+    )]
     NotSingleThreaded {
         /// The step.
         what: &'static str,
@@ -87,7 +95,9 @@ pub enum Error {
         threads: usize,
     },
     /// No private mount namespace could be created (neither as root nor through a user namespace).
-    #[error("cannot give the app private storage: {detail}. Run the node as root (or with CAP_SYS_ADMIN), or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0); otherwise the node must refuse unless an explicit insecure flag is given")]
+    #[error(
+        "cannot give the app private storage: {detail}. Run the node as root (or with CAP_SYS_ADMIN), or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0); otherwise the node must refuse unless an explicit insecure flag is given"
+    )]
     NoPrivateNamespace {
         /// What was tried and how it failed.
         detail: String,
@@ -103,7 +113,9 @@ pub enum Error {
         source: nix::errno::Errno,
     },
     /// A RAM-backed store could reach the host's disk through swap.
-    #[error("the app's storage would be swappable to the host's disk in clear: {detail}. Disable swap (swapoff -a), or run the node with the privileges to mount tmpfs with `noswap` (root on Linux >= 6.4)")]
+    #[error(
+        "the app's storage would be swappable to the host's disk in clear: {detail}. Disable swap (swapoff -a), or run the node with the privileges to mount tmpfs with `noswap` (root on Linux >= 6.4)"
+    )]
     Swappable {
         /// Why.
         detail: String,

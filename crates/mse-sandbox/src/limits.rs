@@ -9,8 +9,8 @@
 //!
 //! CPU: `RLIMIT_CPU`, total CPU seconds (SIGXCPU at the limit, SIGKILL 5 s of CPU later).
 //!
-//! Hard and soft limits are equal, and the seccomp policy denies `setrlimit`/`prlimit64` writes,
-//! so the app cannot raise them even as root.
+//! Hard limits equal soft limits (CPU: the hard one 5 s later, so SIGXCPU comes first), and the
+//! seccomp policy denies `setrlimit`/`prlimit64` writes, so the app cannot raise them even as root.
 
 use std::path::PathBuf;
 
@@ -65,14 +65,32 @@ pub struct LimitsReport {
 impl std::fmt::Display for LimitsReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mem = match (&self.memory, self.memory_bytes) {
-            (MemoryLimit::CgroupV2 { cgroup, .. }, Some(b)) => format!("memory {b} B (cgroup v2 {})", cgroup.display()),
-            (MemoryLimit::RlimitData { no_cgroup }, Some(b)) => format!("memory {b} B (RLIMIT_DATA; {no_cgroup})"),
+            (MemoryLimit::CgroupV2 { cgroup, .. }, Some(b)) => {
+                format!("memory {b} B (cgroup v2 {})", cgroup.display())
+            }
+            (MemoryLimit::RlimitData { no_cgroup }, Some(b)) => {
+                format!("memory {b} B (RLIMIT_DATA; {no_cgroup})")
+            }
             _ => "memory unlimited".to_owned(),
         };
-        let cpu = self.cpu_seconds.map_or_else(|| "CPU unlimited".to_owned(), |s| format!("CPU {s} s (RLIMIT_CPU)"));
+        let cpu = self.cpu_seconds.map_or_else(
+            || "CPU unlimited".to_owned(),
+            |s| format!("CPU {s} s (RLIMIT_CPU)"),
+        );
         write!(f, "limits: {mem}, {cpu}, core dumps off")?;
-        if self.host_swap_active && !matches!(self.memory, MemoryLimit::CgroupV2 { swap_disabled: true, .. }) {
-            write!(f, "; WARNING: host swap is active and may receive the node's memory")?;
+        if self.host_swap_active
+            && !matches!(
+                self.memory,
+                MemoryLimit::CgroupV2 {
+                    swap_disabled: true,
+                    ..
+                }
+            )
+        {
+            write!(
+                f,
+                "; WARNING: host swap is active and may receive the node's memory"
+            )?;
         }
         Ok(())
     }
@@ -87,14 +105,17 @@ pub fn apply(l: &Limits) -> crate::Result<LimitsReport> {
 /// Not available off Linux.
 #[cfg(not(target_os = "linux"))]
 pub fn apply(_l: &Limits) -> crate::Result<LimitsReport> {
-    Err(crate::Error::Unsupported { what: "resource limits" })
+    Err(crate::Error::Unsupported {
+        what: "resource limits",
+    })
 }
 
 /// Whether the host has an active swap area (`/proc/swaps` lists one).
 #[cfg(target_os = "linux")]
 pub(crate) fn host_swap_active() -> bool {
     // Unreadable /proc/swaps: assume the worst.
-    std::fs::read_to_string("/proc/swaps").map_or(true, |s| s.lines().skip(1).any(|l| !l.trim().is_empty()))
+    std::fs::read_to_string("/proc/swaps")
+        .map_or(true, |s| s.lines().skip(1).any(|l| !l.trim().is_empty()))
 }
 
 #[cfg(target_os = "linux")]
@@ -112,48 +133,67 @@ mod imp {
 
     /// This process's own cgroup v2 directory, if it is alone in it and may set memory limits.
     fn own_cgroup() -> std::result::Result<PathBuf, String> {
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| format!("/proc/self/cgroup: {e}"))?;
         let rel = cgroup
             .lines()
             .find_map(|l| l.strip_prefix("0::"))
             .ok_or("no cgroup v2 hierarchy")?;
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("mountinfo: {e}"))?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| format!("mountinfo: {e}"))?;
         let mount = mountinfo
             .lines()
             .find_map(|l| {
                 let (pre, post) = l.split_once(" - ")?;
-                (post.split_whitespace().next()? == "cgroup2").then(|| pre.split_whitespace().nth(4))?
+                (post.split_whitespace().next()? == "cgroup2")
+                    .then(|| pre.split_whitespace().nth(4))?
             })
             .ok_or("cgroup v2 is not mounted")?;
         let dir = Path::new(mount).join(rel.trim_start_matches('/'));
         if rel == "/" {
             return Err("the node runs in the root cgroup".to_owned());
         }
-        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         let me = std::process::id().to_string();
         if procs.lines().any(|p| p.trim() != me) {
-            return Err(format!("cgroup {} is shared with other processes", dir.display()));
+            return Err(format!(
+                "cgroup {} is shared with other processes",
+                dir.display()
+            ));
         }
         if !dir.join("memory.max").exists() {
-            return Err(format!("the memory controller is not enabled for {}", dir.display()));
+            return Err(format!(
+                "the memory controller is not enabled for {}",
+                dir.display()
+            ));
         }
         Ok(dir)
     }
 
     pub(super) fn apply(l: &Limits) -> Result<LimitsReport> {
         rlimit("core dump", Resource::RLIMIT_CORE, 0, 0)?;
-        nix::sys::prctl::set_dumpable(false).map_err(|source| Error::Limit { what: "dumpable", source })?;
+        nix::sys::prctl::set_dumpable(false).map_err(|source| Error::Limit {
+            what: "dumpable",
+            source,
+        })?;
 
         let memory = match l.memory_bytes {
             None => MemoryLimit::Unlimited,
             Some(bytes) => match own_cgroup() {
                 Ok(cgroup) => {
                     let max = cgroup.join("memory.max");
-                    std::fs::write(&max, bytes.to_string())
-                        .map_err(|source| Error::Io { what: "write", path: max, source })?;
+                    std::fs::write(&max, bytes.to_string()).map_err(|source| Error::Io {
+                        what: "write",
+                        path: max,
+                        source,
+                    })?;
                     // Absent without swap accounting; then there is nothing to disable.
                     let swap_disabled = std::fs::write(cgroup.join("memory.swap.max"), "0").is_ok();
-                    MemoryLimit::CgroupV2 { cgroup, swap_disabled }
+                    MemoryLimit::CgroupV2 {
+                        cgroup,
+                        swap_disabled,
+                    }
                 }
                 Err(no_cgroup) => {
                     rlimit("memory (RLIMIT_DATA)", Resource::RLIMIT_DATA, bytes, bytes)?;
@@ -162,7 +202,12 @@ mod imp {
             },
         };
         if let Some(secs) = l.cpu_seconds {
-            rlimit("CPU time", Resource::RLIMIT_CPU, secs, secs.saturating_add(5))?;
+            rlimit(
+                "CPU time",
+                Resource::RLIMIT_CPU,
+                secs,
+                secs.saturating_add(5),
+            )?;
         }
         let report = LimitsReport {
             memory_bytes: l.memory_bytes,

@@ -35,9 +35,13 @@ pub(crate) enum When {
     /// `personality(p)` with `p` other than `PER_LINUX` (0) or the query value `0xffffffff`.
     PersonalityChange,
     /// The mode argument at this index creates a character or block device.
-    DeviceNode { mode_arg: u8 },
+    DeviceNode {
+        mode_arg: u8,
+    },
     /// The pointer argument at this index is not NULL (e.g. `prlimit64` setting a limit).
-    NonNull { arg: u8 },
+    NonNull {
+        arg: u8,
+    },
 }
 
 /// The x32 ABI number of a call (`__X32_SYSCALL_BIT | n`), on x86_64 only.
@@ -66,7 +70,14 @@ pub(crate) struct Rule {
 }
 
 const fn rule(name: &'static str, nr: i64, action: Action, when: When, why: &'static str) -> Rule {
-    Rule { name, nr, x32: X32::Same, action, when, why }
+    Rule {
+        name,
+        nr,
+        x32: X32::Same,
+        action,
+        when,
+        why,
+    }
 }
 
 const fn deny(name: &'static str, nr: i64, why: &'static str) -> Rule {
@@ -78,12 +89,13 @@ const fn x32(mut r: Rule, nr: i64) -> Rule {
     r
 }
 
-const NEW_PROCESS: &str = "the hosted app must not start other processes or programs (seed: no fork, no subprocess)";
+const NEW_PROCESS: &str =
+    "the hosted app must not start other processes or programs (seed: no fork, no subprocess)";
 const NAMESPACES: &str =
     "changing mounts or namespaces could undo the private storage and the file confinement";
-const KERNEL: &str = "changes global kernel state; an app never needs it and root in sim mode could";
-const OTHER_PROCESS: &str =
-    "reads or writes another process's memory or descriptors, e.g. the node's keys from outside the app";
+const KERNEL: &str =
+    "changes global kernel state; an app never needs it and root in sim mode could";
+const OTHER_PROCESS: &str = "reads or writes another process's memory or descriptors, e.g. the node's keys from outside the app";
 const SURFACE: &str =
     "large kernel attack surface that a Python web app never uses (common escape vector)";
 
@@ -120,8 +132,22 @@ pub(crate) const RULES: &[Rule] = &[
     ),
     // --- Other processes ---------------------------------------------------------------------
     x32(deny("ptrace", libc::SYS_ptrace, OTHER_PROCESS), 521),
-    x32(deny("process_vm_readv", libc::SYS_process_vm_readv, OTHER_PROCESS), 539),
-    x32(deny("process_vm_writev", libc::SYS_process_vm_writev, OTHER_PROCESS), 540),
+    x32(
+        deny(
+            "process_vm_readv",
+            libc::SYS_process_vm_readv,
+            OTHER_PROCESS,
+        ),
+        539,
+    ),
+    x32(
+        deny(
+            "process_vm_writev",
+            libc::SYS_process_vm_writev,
+            OTHER_PROCESS,
+        ),
+        540,
+    ),
     deny("pidfd_getfd", libc::SYS_pidfd_getfd, OTHER_PROCESS),
     deny("process_madvise", libc::SYS_process_madvise, OTHER_PROCESS),
     // --- Mounts and namespaces ---------------------------------------------------------------
@@ -154,7 +180,11 @@ pub(crate) const RULES: &[Rule] = &[
     deny("swapoff", libc::SYS_swapoff, KERNEL),
     deny("acct", libc::SYS_acct, KERNEL),
     deny("quotactl", libc::SYS_quotactl, KERNEL),
-    deny("syslog", libc::SYS_syslog, "reads or clears the kernel log, which may hold other tenants' data"),
+    deny(
+        "syslog",
+        libc::SYS_syslog,
+        "reads or clears the kernel log, which may hold other tenants' data",
+    ),
     deny("settimeofday", libc::SYS_settimeofday, KERNEL),
     deny("clock_settime", libc::SYS_clock_settime, KERNEL),
     deny("clock_adjtime", libc::SYS_clock_adjtime, KERNEL),
@@ -162,13 +192,33 @@ pub(crate) const RULES: &[Rule] = &[
     deny("sethostname", libc::SYS_sethostname, KERNEL),
     deny("setdomainname", libc::SYS_setdomainname, KERNEL),
     // --- Keyrings ------------------------------------------------------------------------------
-    deny("add_key", libc::SYS_add_key, "kernel keyrings are shared with the host and outlive the app"),
-    deny("request_key", libc::SYS_request_key, "kernel keyrings are shared with the host and outlive the app"),
-    deny("keyctl", libc::SYS_keyctl, "kernel keyrings are shared with the host and outlive the app"),
+    deny(
+        "add_key",
+        libc::SYS_add_key,
+        "kernel keyrings are shared with the host and outlive the app",
+    ),
+    deny(
+        "request_key",
+        libc::SYS_request_key,
+        "kernel keyrings are shared with the host and outlive the app",
+    ),
+    deny(
+        "keyctl",
+        libc::SYS_keyctl,
+        "kernel keyrings are shared with the host and outlive the app",
+    ),
     // --- Attack surface ------------------------------------------------------------------------
     deny("bpf", libc::SYS_bpf, SURFACE),
-    deny("perf_event_open", libc::SYS_perf_event_open, "side channels and kernel attack surface"),
-    deny("userfaultfd", libc::SYS_userfaultfd, "lets a thread stall the kernel mid-copy: a building block of kernel exploits"),
+    deny(
+        "perf_event_open",
+        libc::SYS_perf_event_open,
+        "side channels and kernel attack surface",
+    ),
+    deny(
+        "userfaultfd",
+        libc::SYS_userfaultfd,
+        "lets a thread stall the kernel mid-copy: a building block of kernel exploits",
+    ),
     deny("io_uring_setup", libc::SYS_io_uring_setup, SURFACE),
     deny("io_uring_enter", libc::SYS_io_uring_enter, SURFACE),
     deny("io_uring_register", libc::SYS_io_uring_register, SURFACE),
@@ -177,7 +227,11 @@ pub(crate) const RULES: &[Rule] = &[
     #[cfg(target_arch = "x86_64")]
     deny("ioperm", libc::SYS_ioperm, "direct hardware port access"),
     #[cfg(target_arch = "x86_64")]
-    deny("modify_ldt", libc::SYS_modify_ldt, "16-bit segments: only old emulators need it; past kernel bugs"),
+    deny(
+        "modify_ldt",
+        libc::SYS_modify_ldt,
+        "16-bit segments: only old emulators need it; past kernel bugs",
+    ),
     #[cfg(target_arch = "x86_64")]
     deny("uselib", libc::SYS_uselib, "obsolete a.out loader"),
     rule(
@@ -231,9 +285,17 @@ mod tests {
             assert!(seen.insert(r.nr), "{} appears twice", r.name);
             assert!(names.insert(r.name), "{} appears twice", r.name);
             assert!(r.why.len() > 20, "{} needs a real reason", r.name);
-            assert!(r.nr >= 0 && r.nr < X32_SYSCALL_BIT, "{}: bad number", r.name);
+            assert!(
+                r.nr >= 0 && r.nr < X32_SYSCALL_BIT,
+                "{}: bad number",
+                r.name
+            );
             if let X32::Nr(n) = r.x32 {
-                assert!((512..=547).contains(&n), "{}: x32-specific numbers are 512..=547", r.name);
+                assert!(
+                    (512..=547).contains(&n),
+                    "{}: x32-specific numbers are 512..=547",
+                    r.name
+                );
             }
         }
     }
@@ -245,15 +307,35 @@ mod tests {
         assert_eq!(clone3, Some((Action::Enosys, When::Always)));
         let clone = get("clone").map(|r| (r.action, r.when));
         assert_eq!(clone, Some((Action::Eperm, When::CloneWithoutThread)));
-        for name in ["execve", "execveat", "ptrace", "mount", "unshare", "bpf", "keyctl"] {
+        for name in [
+            "execve", "execveat", "ptrace", "mount", "unshare", "bpf", "keyctl",
+        ] {
             assert_eq!(get(name).map(|r| r.action), Some(Action::Eperm), "{name}");
         }
         #[cfg(target_arch = "x86_64")]
         for name in ["fork", "vfork"] {
-            assert_eq!(get(name).map(|r| (r.action, r.when)), Some((Action::Eperm, When::Always)));
+            assert_eq!(
+                get(name).map(|r| (r.action, r.when)),
+                Some((Action::Eperm, When::Always))
+            );
         }
         // Only clone3 may answer ENOSYS: anything else would make callers retry another way.
-        assert_eq!(RULES.iter().filter(|r| r.action == Action::Enosys).count(), 1);
+        assert_eq!(
+            RULES.iter().filter(|r| r.action == Action::Enosys).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn every_rule_is_documented() {
+        let doc = include_str!("../../../docs/security/seccomp.md");
+        for r in RULES {
+            assert!(
+                doc.contains(&format!("`{}`", r.name)),
+                "docs/security/seccomp.md does not mention `{}`",
+                r.name
+            );
+        }
     }
 
     #[test]

@@ -27,9 +27,17 @@ impl std::fmt::Display for SeccompReport {
             "seccomp: {} filters on {} ({}), {} syscalls denied{}: no fork, vfork, exec or process-creating clone",
             self.filters,
             self.arch,
-            if self.all_threads { "all threads" } else { "calling thread" },
+            if self.all_threads {
+                "all threads"
+            } else {
+                "calling thread"
+            },
             self.denied.len(),
-            if self.x32_covered { " incl. x32 aliases" } else { "" },
+            if self.x32_covered {
+                " incl. x32 aliases"
+            } else {
+                ""
+            },
         )
     }
 }
@@ -86,8 +94,8 @@ pub(crate) mod imp {
     use std::collections::BTreeMap;
 
     use seccompiler::{
-        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-        SeccompFilter, SeccompRule, TargetArch,
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule, TargetArch,
     };
 
     use super::SeccompReport;
@@ -103,21 +111,38 @@ pub(crate) mod imp {
 
     const X32_COVERED: bool = cfg!(target_arch = "x86_64");
 
-    fn cond(arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64, r: &Rule) -> Result<SeccompCondition> {
-        SeccompCondition::new(arg, len, op, value)
-            .map_err(|source| Error::SeccompRule { what: r.name.to_owned(), source })
+    fn cond(
+        arg: u8,
+        len: SeccompCmpArgLen,
+        op: SeccompCmpOp,
+        value: u64,
+        r: &Rule,
+    ) -> Result<SeccompCondition> {
+        SeccompCondition::new(arg, len, op, value).map_err(|source| Error::SeccompRule {
+            what: r.name.to_owned(),
+            source,
+        })
     }
 
     /// The seccompiler rules for one table entry (empty = always).
     fn rules_for(r: &Rule) -> Result<Vec<SeccompRule>> {
         let one = |conds: Vec<SeccompCondition>| {
-            SeccompRule::new(conds).map_err(|source| Error::SeccompRule { what: r.name.to_owned(), source })
+            SeccompRule::new(conds).map_err(|source| Error::SeccompRule {
+                what: r.name.to_owned(),
+                source,
+            })
         };
         Ok(match r.when {
             When::Always => Vec::new(),
             When::CloneWithoutThread => {
                 let thread = u64::try_from(libc::CLONE_THREAD).unwrap_or(0x0001_0000);
-                vec![one(vec![cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(thread), 0, r)?])?]
+                vec![one(vec![cond(
+                    0,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::MaskedEq(thread),
+                    0,
+                    r,
+                )?])?]
             }
             When::PersonalityChange => vec![one(vec![
                 cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, 0, r)?,
@@ -126,12 +151,30 @@ pub(crate) mod imp {
             When::DeviceNode { mode_arg } => {
                 let fmt = u64::from(libc::S_IFMT);
                 vec![
-                    one(vec![cond(mode_arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(fmt), u64::from(libc::S_IFCHR), r)?])?,
-                    one(vec![cond(mode_arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(fmt), u64::from(libc::S_IFBLK), r)?])?,
+                    one(vec![cond(
+                        mode_arg,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::MaskedEq(fmt),
+                        u64::from(libc::S_IFCHR),
+                        r,
+                    )?])?,
+                    one(vec![cond(
+                        mode_arg,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::MaskedEq(fmt),
+                        u64::from(libc::S_IFBLK),
+                        r,
+                    )?])?,
                 ]
             }
             When::NonNull { arg } => {
-                vec![one(vec![cond(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0, r)?])?]
+                vec![one(vec![cond(
+                    arg,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::Ne,
+                    0,
+                    r,
+                )?])?]
             }
         })
     }
@@ -150,17 +193,31 @@ pub(crate) mod imp {
                 map.insert(X32_SYSCALL_BIT | alias, rules_for(r)?);
             }
         }
-        let filter = SeccompFilter::new(map, SeccompAction::Allow, SeccompAction::Errno(action.errno()), ARCH.0)
-            .map_err(|source| Error::SeccompRule { what: format!("{action:?} filter"), source })?;
-        BpfProgram::try_from(filter).map_err(|source| Error::SeccompRule { what: format!("{action:?} filter"), source })
+        let filter = SeccompFilter::new(
+            map,
+            SeccompAction::Allow,
+            SeccompAction::Errno(action.errno()),
+            ARCH.0,
+        )
+        .map_err(|source| Error::SeccompRule {
+            what: format!("{action:?} filter"),
+            source,
+        })?;
+        BpfProgram::try_from(filter).map_err(|source| Error::SeccompRule {
+            what: format!("{action:?} filter"),
+            source,
+        })
     }
 
+    // THREAT: T10
     pub(crate) fn install() -> Result<SeccompReport> {
         // Compile both before installing either, so a table bug cannot leave half a policy.
         let programs = [compile(Action::Enosys)?, compile(Action::Eperm)?];
         for program in &programs {
-            seccompiler::apply_filter_all_threads(program)
-                .map_err(|source| Error::Seccomp { what: "apply with TSYNC", source })?;
+            seccompiler::apply_filter_all_threads(program).map_err(|source| Error::Seccomp {
+                what: "apply with TSYNC",
+                source,
+            })?;
         }
         let report = SeccompReport {
             arch: ARCH.1,

@@ -91,7 +91,12 @@ impl std::fmt::Display for StorageReport {
             Namespace::Privileged => "private mount namespace",
             Namespace::UserNamespace => "private mount namespace in a user namespace",
         };
-        write!(f, "storage: {what}, {ns}, quota {} bytes for {} dirs; removed when the node exits", self.quota_bytes, self.dirs.len())?;
+        write!(
+            f,
+            "storage: {what}, {ns}, quota {} bytes for {} dirs; removed when the node exits",
+            self.quota_bytes,
+            self.dirs.len()
+        )?;
         for w in &self.warnings {
             write!(f, "; WARNING: {w}")?;
         }
@@ -108,20 +113,33 @@ impl StoragePlan {
             return Err(InvalidPlan("no directories to protect".into()));
         }
         if self.quota_bytes < MIN_QUOTA_BYTES {
-            return Err(InvalidPlan(format!("quota {} bytes is below the minimum {MIN_QUOTA_BYTES}", self.quota_bytes)));
+            return Err(InvalidPlan(format!(
+                "quota {} bytes is below the minimum {MIN_QUOTA_BYTES}",
+                self.quota_bytes
+            )));
         }
         let mut dirs = Vec::with_capacity(self.dirs.len());
         for d in &self.dirs {
             let mut clean = PathBuf::new();
             for c in d.components() {
                 match c {
-                    std::path::Component::RootDir | std::path::Component::Normal(_) => clean.push(c),
+                    std::path::Component::RootDir | std::path::Component::Normal(_) => {
+                        clean.push(c)
+                    }
                     std::path::Component::CurDir => {}
-                    _ => return Err(InvalidPlan(format!("{}: use an absolute path without `..`", d.display()))),
+                    _ => {
+                        return Err(InvalidPlan(format!(
+                            "{}: use an absolute path without `..`",
+                            d.display()
+                        )));
+                    }
                 }
             }
             if !d.is_absolute() || clean.parent().is_none() {
-                return Err(InvalidPlan(format!("{}: must be an absolute directory other than /", d.display())));
+                return Err(InvalidPlan(format!(
+                    "{}: must be an absolute directory other than /",
+                    d.display()
+                )));
             }
             if !dirs.contains(&clean) {
                 dirs.push(clean);
@@ -148,7 +166,9 @@ pub fn setup(plan: &StoragePlan) -> crate::Result<StorageReport> {
 /// Not available off Linux.
 #[cfg(not(target_os = "linux"))]
 pub fn setup(_plan: &StoragePlan) -> crate::Result<StorageReport> {
-    Err(crate::Error::Unsupported { what: "private storage" })
+    Err(crate::Error::Unsupported {
+        what: "private storage",
+    })
 }
 
 /// Detach the storage now (its RAM is freed once no file on it is open) and remove the mount
@@ -163,13 +183,16 @@ pub fn teardown(report: &StorageReport) -> crate::Result<()> {
 /// Not available off Linux.
 #[cfg(not(target_os = "linux"))]
 pub fn teardown(_report: &StorageReport) -> crate::Result<()> {
-    Err(crate::Error::Unsupported { what: "private storage" })
+    Err(crate::Error::Unsupported {
+        what: "private storage",
+    })
 }
 
 /// Whether `path` is on a tmpfs (for checks and tests).
 #[cfg(target_os = "linux")]
 pub fn is_tmpfs(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
 }
 
 #[cfg(target_os = "linux")]
@@ -186,7 +209,19 @@ mod imp {
 
     /// Existing directories over which the tmpfs is mounted for a moment, in our namespace only,
     /// to carve it into per-directory bind mounts; the first one unrelated to the plan is used.
-    const STAGING: &[&str] = &["/mnt", "/media", "/srv", "/opt", "/var/tmp", "/run", "/tmp", "/dev/shm", "/home", "/boot", "/usr/local"];
+    const STAGING: &[&str] = &[
+        "/mnt",
+        "/media",
+        "/srv",
+        "/opt",
+        "/var/tmp",
+        "/run",
+        "/tmp",
+        "/dev/shm",
+        "/home",
+        "/boot",
+        "/usr/local",
+    ];
 
     fn mount_err(what: &'static str, path: &Path) -> impl FnOnce(Errno) -> Error + use<> {
         let path = path.to_path_buf();
@@ -214,11 +249,20 @@ mod imp {
             match std::fs::DirBuilder::new().mode(0o700).create(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::Io { what: "create the mount point", path: p.clone(), source: e }),
+                Err(e) => {
+                    return Err(Error::Io {
+                        what: "create the mount point",
+                        path: p.clone(),
+                        source: e,
+                    });
+                }
             }
         }
         if !dir.is_dir() {
-            return Err(Error::InvalidPlan(format!("{} exists and is not a directory", dir.display())));
+            return Err(Error::InvalidPlan(format!(
+                "{} exists and is not a directory",
+                dir.display()
+            )));
         }
         Ok(missing)
     }
@@ -226,7 +270,8 @@ mod imp {
     fn enter_user_namespace() -> std::result::Result<(), String> {
         let uid = nix::unistd::geteuid();
         let gid = nix::unistd::getegid();
-        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWUSER|CLONE_NEWNS): {e}"))?;
+        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("unshare(CLONE_NEWUSER|CLONE_NEWNS): {e}"))?;
         // A non-dumpable process (after a uid change, or limits::apply) does not own its
         // /proc/self files and cannot write its own maps: be dumpable for these three writes.
         let dumpable = nix::sys::prctl::get_dumpable().unwrap_or(true);
@@ -239,11 +284,12 @@ mod imp {
             ("/proc/self/uid_map", format!("0 {uid} 1")),
             ("/proc/self/gid_map", format!("0 {gid} 1")),
         ];
-        let written = writes
-            .into_iter()
-            .try_for_each(|(file, content)| std::fs::write(file, content).map_err(|e| format!("write {file}: {e}")));
+        let written = writes.into_iter().try_for_each(|(file, content)| {
+            std::fs::write(file, content).map_err(|e| format!("write {file}: {e}"))
+        });
         if !dumpable {
-            nix::sys::prctl::set_dumpable(false).map_err(|e| format!("restore non-dumpable: {e}"))?;
+            nix::sys::prctl::set_dumpable(false)
+                .map_err(|e| format!("restore non-dumpable: {e}"))?;
         }
         written
     }
@@ -251,17 +297,27 @@ mod imp {
     fn enter_namespace() -> Result<Namespace> {
         let privileged = match unshare(CloneFlags::CLONE_NEWNS) {
             Ok(()) => return Ok(Namespace::Privileged),
-            Err(e) => format!("unshare(CLONE_NEWNS) as uid {}: {e}", nix::unistd::geteuid()),
+            Err(e) => format!(
+                "unshare(CLONE_NEWNS) as uid {}: {e}",
+                nix::unistd::geteuid()
+            ),
         };
         match enter_user_namespace() {
             Ok(()) => Ok(Namespace::UserNamespace),
-            Err(userns) => Err(Error::NoPrivateNamespace { detail: format!("{privileged}; {userns}") }),
+            Err(userns) => Err(Error::NoPrivateNamespace {
+                detail: format!("{privileged}; {userns}"),
+            }),
         }
     }
 
     fn mem_total() -> Option<u64> {
         let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-        let kib = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.trim().trim_end_matches("kB").trim();
+        let kib = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim();
         kib.parse::<u64>().ok()?.checked_mul(1024)
     }
 
@@ -270,31 +326,43 @@ mod imp {
         if noswap {
             data.push_str(",noswap");
         }
-        mount(Some("mse-storage"), at, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
+        mount(
+            Some("mse-storage"),
+            at,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(data.as_str()),
+        )
     }
 
+    // THREAT: T7
     pub(super) fn setup(plan: &StoragePlan) -> Result<StorageReport> {
         let (dirs, top) = plan.checked()?;
         let threads = crate::thread_count()?;
         if threads != 1 {
-            return Err(Error::NotSingleThreaded { what: "storage::setup", threads });
+            return Err(Error::NotSingleThreaded {
+                what: "storage::setup",
+                threads,
+            });
         }
         let staging = STAGING
             .iter()
             .map(Path::new)
             .find(|s| s.is_dir() && !dirs.iter().any(|d| d.starts_with(s) || s.starts_with(d)))
-            .ok_or_else(|| Error::InvalidPlan("no free staging directory among /mnt, /media, /srv, ...".into()))?;
+            .ok_or_else(|| {
+                Error::InvalidPlan("no free staging directory among /mnt, /media, /srv, ...".into())
+            })?;
 
         let mut warnings = Vec::new();
         let mut quota = plan.quota_bytes;
-        if let Some(half) = mem_total().map(|m| m / 2) {
-            if quota > half {
-                warnings.push(format!(
-                    "quota capped from {} to {half} bytes (half the RAM): the storage is RAM-backed, and a full tmpfs must give ENOSPC, not exhaust memory",
-                    plan.quota_bytes
-                ));
-                quota = half.max(super::MIN_QUOTA_BYTES);
-            }
+        if let Some(half) = mem_total().map(|m| m / 2)
+            && quota > half
+        {
+            warnings.push(format!(
+                "quota capped from {} to {half} bytes (half the RAM): the storage is RAM-backed, and a full tmpfs must give ENOSPC, not exhaust memory",
+                plan.quota_bytes
+            ));
+            quota = half.max(super::MIN_QUOTA_BYTES);
         }
 
         let mut created_on_host = Vec::new();
@@ -304,8 +372,14 @@ mod imp {
         let namespace = enter_namespace()?;
         // Nothing we mount may propagate back to the host (or to other namespaces).
         let root = Path::new("/");
-        mount(None::<&str>, root, None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-            .map_err(mount_err("make private", root))?;
+        mount(
+            None::<&str>,
+            root,
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(mount_err("make private", root))?;
 
         let protection = match mount_tmpfs(staging, quota, true) {
             Ok(()) => Protection::TmpfsNoswap,
@@ -313,28 +387,49 @@ mod imp {
             Err(Errno::EINVAL) => {
                 if crate::limits::host_swap_active() {
                     return Err(Error::Swappable {
-                        detail: format!("the host has active swap and tmpfs refused `noswap` ({namespace:?} mount)"),
+                        detail: format!(
+                            "the host has active swap and tmpfs refused `noswap` ({namespace:?} mount)"
+                        ),
                     });
                 }
                 mount_tmpfs(staging, quota, false).map_err(mount_err("mount tmpfs on", staging))?;
-                warnings.push("tmpfs without `noswap`: safe only while the host has no swap (none now)".into());
+                warnings.push(
+                    "tmpfs without `noswap`: safe only while the host has no swap (none now)"
+                        .into(),
+                );
                 Protection::TmpfsHostWithoutSwap
             }
-            Err(e) => return Err(Error::Mount { what: "mount tmpfs on", path: staging.to_path_buf(), source: e }),
+            Err(e) => {
+                return Err(Error::Mount {
+                    what: "mount tmpfs on",
+                    path: staging.to_path_buf(),
+                    source: e,
+                });
+            }
         };
 
         let carve = || -> Result<()> {
             for (i, d) in top.iter().enumerate() {
                 let part = staging.join(format!("d{i}"));
-                std::fs::DirBuilder::new().mode(0o700).create(&part).map_err(io_err("create", &part))?;
-                mount(Some(&part), d.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                    .map_err(mount_err("bind the private storage onto", d))?;
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&part)
+                    .map_err(io_err("create", &part))?;
+                mount(
+                    Some(&part),
+                    d.as_path(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(mount_err("bind the private storage onto", d))?;
             }
             Ok(())
         };
         let carved = carve();
         // The staging mount goes away whatever happened; the binds keep the tmpfs alive.
-        umount2(staging, MntFlags::MNT_DETACH).map_err(mount_err("detach the staging mount", staging))?;
+        umount2(staging, MntFlags::MNT_DETACH)
+            .map_err(mount_err("detach the staging mount", staging))?;
         carved?;
         for d in &dirs {
             if !top.contains(d) {
@@ -343,7 +438,10 @@ mod imp {
         }
         for d in &top {
             if !super::is_tmpfs(d) {
-                return Err(Error::InvalidPlan(format!("{} is not on the private tmpfs after setup", d.display())));
+                return Err(Error::InvalidPlan(format!(
+                    "{} is not on the private tmpfs after setup",
+                    d.display()
+                )));
             }
         }
         let report = StorageReport {
@@ -368,7 +466,13 @@ mod imp {
             match std::fs::remove_dir(d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::Io { what: "remove the mount point", path: d.clone(), source: e }),
+                Err(e) => {
+                    return Err(Error::Io {
+                        what: "remove the mount point",
+                        path: d.clone(),
+                        source: e,
+                    });
+                }
             }
         }
         Ok(())
@@ -380,15 +484,28 @@ mod tests {
     use super::*;
 
     fn plan(dirs: &[&str]) -> StoragePlan {
-        StoragePlan { dirs: dirs.iter().map(PathBuf::from).collect(), quota_bytes: DEFAULT_QUOTA_BYTES }
+        StoragePlan {
+            dirs: dirs.iter().map(PathBuf::from).collect(),
+            quota_bytes: DEFAULT_QUOTA_BYTES,
+        }
     }
 
     #[test]
     fn nested_dirs_live_inside_their_parent() {
-        let p = plan(&["/root", "/tmp", "/mse-app", "/key", "/root/.cache/mse", "/tmp/"]);
+        let p = plan(&[
+            "/root",
+            "/tmp",
+            "/mse-app",
+            "/key",
+            "/root/.cache/mse",
+            "/tmp/",
+        ]);
         let (dirs, top) = p.checked().map_err(|e| e.to_string()).unwrap_or_default();
         assert_eq!(dirs.len(), 5, "duplicates removed: {dirs:?}");
-        let top: Vec<_> = top.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let top: Vec<_> = top
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(top, ["/root", "/tmp", "/mse-app", "/key"]);
     }
 
@@ -397,7 +514,10 @@ mod tests {
         for dirs in [&["relative"][..], &["/"], &["/a/../etc"], &[]] {
             assert!(plan(dirs).checked().is_err(), "{dirs:?}");
         }
-        let tiny = StoragePlan { quota_bytes: 4096, ..plan(&["/x"]) };
+        let tiny = StoragePlan {
+            quota_bytes: 4096,
+            ..plan(&["/x"])
+        };
         assert!(tiny.checked().is_err());
     }
 }

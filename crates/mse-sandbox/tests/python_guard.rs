@@ -24,12 +24,18 @@ fn site_packages() -> Option<PathBuf> {
     let venv = match std::env::var_os("MSE_TEST_PYTHON") {
         Some(p) => {
             let p = PathBuf::from(p);
-            if p.is_file() { p.parent().and_then(Path::parent).map(Path::to_path_buf) } else { Some(p) }
+            if p.is_file() {
+                p.parent().and_then(Path::parent).map(Path::to_path_buf)
+            } else {
+                Some(p)
+            }
         }
         None => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test")),
     }?;
     let lib = std::fs::read_dir(venv.join("lib")).ok()?;
-    lib.filter_map(Result::ok).map(|e| e.path().join("site-packages")).find(|p| p.join("flask").is_dir())
+    lib.filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.join("flask").is_dir())
 }
 
 /// Run Python source in a fresh namespace; a failure carries the traceback.
@@ -37,7 +43,10 @@ fn run(py: Python<'_>, what: &str, code: &str) -> Result<(), String> {
     let code = CString::new(code).map_err(|e| e.to_string())?;
     let globals = PyDict::new(py);
     py.run(&code, Some(&globals), None).map_err(|e| {
-        let tb = e.traceback(py).and_then(|t| t.format().ok()).unwrap_or_default();
+        let tb = e
+            .traceback(py)
+            .and_then(|t| t.format().ok())
+            .unwrap_or_default();
         format!("{what}: {tb}{e}")
     })
 }
@@ -162,11 +171,25 @@ assert asyncio.run(main()) == 42
 fn child() -> Result<(), String> {
     let base = PathBuf::from(std::env::var_os("MSE_SANDBOX_BASE").ok_or("MSE_SANDBOX_BASE unset")?);
     let site = PathBuf::from(std::env::var_os("MSE_SANDBOX_SITE").ok_or("MSE_SANDBOX_SITE unset")?);
-    let (module, home, tmp, key) = (base.join("mse-app"), base.join("root"), base.join("tmp"), base.join("key"));
+    let (module, home, tmp, key) = (
+        base.join("mse-app"),
+        base.join("root"),
+        base.join("tmp"),
+        base.join("key"),
+    );
     let shm = PathBuf::from(storage::SHM_DIR);
 
     // The node's order: private storage first (single-threaded), then the code and keys go in.
-    let plan = StoragePlan { dirs: vec![home.clone(), tmp.clone(), module.clone(), key.clone(), shm.clone()], quota_bytes: 256 << 20 };
+    let plan = StoragePlan {
+        dirs: vec![
+            home.clone(),
+            tmp.clone(),
+            module.clone(),
+            key.clone(),
+            shm.clone(),
+        ],
+        quota_bytes: 256 << 20,
+    };
     let report = storage::setup(&plan).map_err(|e| e.to_string())?;
     println!("{report}");
     std::fs::write(module.join("app.py"), APP).map_err(|e| e.to_string())?;
@@ -191,7 +214,10 @@ fn child() -> Result<(), String> {
     let mut rules = FsRules::for_app(&module, &runtime, &[], &home, &tmp);
     rules.read_write.push(shm);
     if rules.reaches(&key) {
-        return Err(format!("KEY_PATH {} is reachable by the rules", key.display()));
+        return Err(format!(
+            "KEY_PATH {} is reachable by the rules",
+            key.display()
+        ));
     }
     let report = landlock::confine(&rules).map_err(|e| e.to_string())?;
     println!("{report}");
@@ -211,7 +237,11 @@ fn child() -> Result<(), String> {
         run(py, "setup", &setup)?;
         run(py, "runtime under Landlock", RUNTIME_CHECKS)?;
         // References an app could have taken at import time, before the guard.
-        run(py, "save", "import os, builtins\nbuiltins.SAVED_FORK = os.fork\nbuiltins.SAVED_SPAWN = os.posix_spawn")?;
+        run(
+            py,
+            "save",
+            "import os, builtins\nbuiltins.SAVED_FORK = os.fork\nbuiltins.SAVED_SPAWN = os.posix_spawn",
+        )?;
         run(py, "guard", PYTHON_GUARD)?;
         run(py, "guard twice", PYTHON_GUARD)?;
         Ok(())
@@ -233,14 +263,18 @@ fn main() -> ExitCode {
             }
         };
     }
-    let name = "python_guard_sandboxed_app";
+    let name = "t10_t11_t7_python_app_sandboxed";
     let Some(site) = site_packages() else {
         if std::env::var("MSE_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-            println!("test {name} ... FAILED: the Python test environment is missing (run scripts/setup-test-env or set MSE_TEST_PYTHON)");
+            println!(
+                "test {name} ... FAILED: the Python test environment is missing (run scripts/setup-test-env or set MSE_TEST_PYTHON)"
+            );
             println!("0 passed, 1 failed");
             return ExitCode::FAILURE;
         }
-        println!("SKIPPED: {name}: no Python test environment (run scripts/setup-test-env or set MSE_TEST_PYTHON)");
+        println!(
+            "SKIPPED: {name}: no Python test environment (run scripts/setup-test-env or set MSE_TEST_PYTHON)"
+        );
         println!("0 passed, 0 failed, 1 skipped");
         return ExitCode::SUCCESS;
     };
@@ -250,7 +284,8 @@ fn main() -> ExitCode {
         // (through a user namespace).
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| e.to_string())?;
         }
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let out = Command::new(exe)
@@ -262,8 +297,16 @@ fn main() -> ExitCode {
             .env_remove("PYTHONHOME")
             .output()
             .map_err(|e| e.to_string())?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if out.status.success() { Ok(text) } else { Err(format!("child failed ({}):\n{text}", out.status)) }
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("child failed ({}):\n{text}", out.status))
+        }
     })();
     match outcome {
         Ok(out) => {

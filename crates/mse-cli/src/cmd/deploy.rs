@@ -123,8 +123,7 @@ impl Args {
         let requirements = requirements.is_file().then_some(requirements);
         let spec = runtime::Spec { interpreter: &interpreter, base, requirements: requirements.as_deref(), extra: &[] };
         let rt = runtime::ensure(&spec, &runtime::cache_dir()?, &|m| step.update(m))?;
-        let libdir = linked.as_ref().and_then(|l| l.libdir.clone());
-        let roots = node::runtime_roots(&rt.site_packages, libdir.as_deref());
+        let roots = node::runtime_roots(&rt.site_packages, linked.as_ref())?;
         let root_refs: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
         let runtime_digest = mse_measure::runtime_digest(&root_refs).context("digesting the Python runtime")?;
         step.done(&format!(
@@ -196,6 +195,7 @@ impl Flow {
             // Shipped in clear and measured, as the original did.
             std::fs::write(&chain_path, &ssl.chain_pem).with_context(|| format!("writing {}", chain_path.display()))?;
         }
+        restrict_tree(&app_dir)?;
         step.done(&format!("{} files", nonces.len()));
 
         // 2. Launch arguments: every one is measured.
@@ -242,6 +242,8 @@ impl Flow {
         let manifest = mse_measure::Manifest::from_parts(&self.node_binary, &self.runtime_digest, &app_dir, &node_args)
             .context("computing the expected measurement")?;
         let computed = manifest.measurement().to_vec();
+        // Not secret (digests of ciphertext, arguments): kept to explain a mismatch.
+        crate::state::write_private(&self.dep.dir.join("manifest.txt"), &manifest.to_canonical_bytes())?;
         let expected_measurement = expected_override.unwrap_or_else(|| computed.clone());
 
         let domain = self.conf.ssl.as_ref().map(|s| s.domain_name.clone()).unwrap_or_else(|| "localhost".into());
@@ -529,4 +531,18 @@ fn ends_self_signed(chain_pem: &str) -> bool {
 /// (this may run offline): only `localhost` names are loopback by definition (RFC 6761).
 fn resolves_to_loopback(domain: &str) -> bool {
     domain == "localhost" || domain.ends_with(".localhost")
+}
+
+/// Owner-only modes on the shipped code (everything under the client's folder is 0700/0600).
+fn restrict_tree(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let mode = if entry.file_type().is_dir() { 0o700 } else { 0o600 };
+        if !entry.file_type().is_symlink() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("restricting {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }

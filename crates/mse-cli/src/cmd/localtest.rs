@@ -173,8 +173,7 @@ impl Args {
         };
         if let Err(e) = result {
             drop(step);
-            node::stop_group(supervised.pid(), Duration::from_secs(10));
-            let _ = supervised.child.wait();
+            supervised.stop(Duration::from_secs(10));
             return Err(e);
         }
         let url = format!("http://127.0.0.1:{port}");
@@ -188,8 +187,7 @@ impl Args {
             }
             Some(rt) => run_tests(ui, rt, &conf, &url, work.path()),
         };
-        node::stop_group(supervised.pid(), Duration::from_secs(10));
-        let _ = supervised.child.wait();
+        supervised.stop(Duration::from_secs(10));
         outcome
     }
 }

@@ -97,6 +97,7 @@ impl Args {
             return Ok(vec![verify_file(file, &policy, measurement, now)?]);
         }
 
+        let mut deployment = None;
         let (host, port, fresh, choice) = match (&self.name, &self.address) {
             (Some(name), _) => {
                 let dep = Home::open()?.deployment(name)?;
@@ -111,6 +112,7 @@ impl Args {
                         hex::decode(&ctx.local.measurement).context("the context's measurement is not hex")?
                     });
                 }
+                deployment = Some(dep);
                 ("127.0.0.1".to_owned(), ctx.local.port, true, self.policy.unwrap_or(PolicyChoice::Dev))
             }
             (None, Some(addr)) => {
@@ -124,7 +126,14 @@ impl Args {
         let der = mse_client::fetch_certificate(&host, port)
             .await
             .with_context(|| format!("fetching the certificate of {host}:{port}"))?;
-        let cert = RaTlsCertificate::from_der(&der).context("the node's certificate is not an RA-TLS certificate")?;
+        let cert = match (RaTlsCertificate::from_der(&der), &deployment) {
+            (Ok(cert), _) => cert,
+            // An app serving its owner's certificate: the RA-TLS one was verified at deploy time
+            // and is checked again below; the served one must be the one deployed, and fresh
+            // evidence over that connection ties the two together.
+            (Err(_), Some(dep)) => owner_mode_certificate(dep, &der)?,
+            (Err(e), None) => return Err(anyhow::Error::new(e).context("the node's certificate is not an RA-TLS certificate")),
+        };
         let collateral = Collateral::none();
         let expected = Expected { measurement: measurement.clone(), ..Expected::default() };
         let (report, verified) = attest::verify_certificate(&cert, &collateral, &policy, &expected, now);
@@ -179,11 +188,28 @@ fn recompute(dep: &Deployment, ctx: &crate::state::Context) -> anyhow::Result<Ve
     }
     let linked = crate::node::linked_python(&ctx.local.node_binary)?;
     let site_packages = site_packages_arg(&ctx.local.node_args).context("the context's node arguments lack --site-packages")?;
-    let roots = crate::node::runtime_roots(&site_packages, linked.as_ref().and_then(|l| l.libdir.as_deref()));
+    let roots = crate::node::runtime_roots(&site_packages, linked.as_ref())?;
     let refs: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
     let digest = mse_measure::runtime_digest(&refs)?;
     let manifest = mse_measure::Manifest::from_parts(&ctx.local.node_binary, &digest, &app, &ctx.local.node_args)?;
     Ok(manifest.measurement().to_vec())
+}
+
+/// For a deployment serving its owner's certificate: check the served certificate is the
+/// deployed one and return the RA-TLS certificate recorded when the node was verified.
+fn owner_mode_certificate(dep: &Deployment, served_der: &[u8]) -> anyhow::Result<RaTlsCertificate> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let recorded = std::fs::read(dep.cert_path()).with_context(|| format!("reading {}", dep.cert_path().display()))?;
+    let leaf = CertificateDer::pem_slice_iter(&recorded)
+        .next()
+        .context("no certificate recorded for this deployment")?
+        .map_err(|e| anyhow::anyhow!("bad recorded certificate: {e:?}"))?;
+    if leaf.as_ref() != served_der {
+        bail!("the node serves another certificate than the one deployed: something else answers on its port");
+    }
+    let pem = std::fs::read_to_string(dep.ratls_path()).with_context(|| format!("reading {}", dep.ratls_path().display()))?;
+    RaTlsCertificate::from_pem(&pem).context("the recorded RA-TLS certificate does not parse")
 }
 
 fn site_packages_arg(args: &[String]) -> Option<PathBuf> {

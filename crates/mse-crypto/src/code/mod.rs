@@ -100,7 +100,10 @@ mod tests {
              f07247019addb9d04fe816ceb9c97d73\
              027239155571f67983787b"
         );
-        assert_eq!(&decrypt(&v1_key(), &out, "v1").unwrap()[..], b"Hello MSE!\n");
+        assert_eq!(
+            &decrypt(&v1_key(), &out, "v1").unwrap()[..],
+            b"Hello MSE!\n"
+        );
 
         let empty = encrypt(&v1_key(), &v1_nonce(), b"");
         assert_eq!(

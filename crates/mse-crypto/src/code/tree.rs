@@ -83,7 +83,8 @@ pub fn encrypt_tree(
         }
         let name = entry.file_name().to_str().unwrap_or_default();
         if CLEAR_FILES.contains(&name) {
-            let bytes = fs::read(entry.path()).map_err(|e| Error::io("reading", entry.path(), e))?;
+            let bytes =
+                fs::read(entry.path()).map_err(|e| Error::io("reading", entry.path(), e))?;
             staging.write_file(&rel, "", &bytes)?;
             continue;
         }
@@ -99,10 +100,7 @@ pub fn encrypt_tree(
             }
         };
         if let Some(first) = owners.insert(nonce, rel.clone()) {
-            return Err(Error::NonceReused {
-                first,
-                second: rel,
-            });
+            return Err(Error::NonceReused { first, second: rel });
         }
         let plaintext = Zeroizing::new(
             fs::read(entry.path()).map_err(|e| Error::io("reading", entry.path(), e))?,
@@ -126,10 +124,17 @@ pub fn decrypt_tree(src: &Path, dst: &Path, key: &CodeKey) -> Result<DecryptedTr
     let staging = Staging::new(&src_root, dst, ".mse-decrypt-", 0o600, 0o700)?;
 
     let mut files = Vec::new();
-    for entry in WalkDir::new(&src_root).follow_links(false).sort_by_file_name() {
+    for entry in WalkDir::new(&src_root)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(walk_error)?;
         let Some(name) = entry.file_name().to_str() else {
-            if entry.file_name().as_encoded_bytes().ends_with(SUFFIX.as_bytes()) {
+            if entry
+                .file_name()
+                .as_encoded_bytes()
+                .ends_with(SUFFIX.as_bytes())
+            {
                 return Err(Error::NonUtf8Path(entry.path().to_owned()));
             }
             continue;
@@ -254,7 +259,13 @@ struct Staging {
 }
 
 impl Staging {
-    fn new(src_root: &Path, dst: &Path, prefix: &str, file_mode: u32, dir_mode: u32) -> Result<Self> {
+    fn new(
+        src_root: &Path,
+        dst: &Path,
+        prefix: &str,
+        file_mode: u32,
+        dir_mode: u32,
+    ) -> Result<Self> {
         match fs::symlink_metadata(dst) {
             Ok(meta) if meta.is_dir() => {
                 let mut entries = fs::read_dir(dst).map_err(|e| Error::io("reading", dst, e))?;
@@ -270,8 +281,8 @@ impl Staging {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let real_parent =
-            fs::canonicalize(parent).map_err(|e| Error::io("opening destination parent", parent, e))?;
+        let real_parent = fs::canonicalize(parent)
+            .map_err(|e| Error::io("opening destination parent", parent, e))?;
         if real_parent.starts_with(src_root) {
             return Err(Error::UnsafePath {
                 path: dst.to_owned(),

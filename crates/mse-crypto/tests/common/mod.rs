@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +16,10 @@ pub fn python(var: &str, default_venv: &str) -> Option<PathBuf> {
         return Some(candidate);
     }
     if std::env::var("MSE_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{var}: no Python at {} (run scripts/setup-test-env)", candidate.display());
+        panic!(
+            "{var}: no Python at {} (run scripts/setup-test-env)",
+            candidate.display()
+        );
     }
     println!("SKIPPED: {var} not set and {} missing", candidate.display());
     None
@@ -61,7 +64,11 @@ pub fn read_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
             let rel = entry.path().strip_prefix(root).unwrap();
-            let rel = rel.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>().join("/");
+            let rel = rel
+                .iter()
+                .map(|p| p.to_str().unwrap())
+                .collect::<Vec<_>>()
+                .join("/");
             out.push((rel, std::fs::read(entry.path()).unwrap()));
         }
     }

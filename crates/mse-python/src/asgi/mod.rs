@@ -99,6 +99,7 @@ pub(crate) struct LoopCtx {
     run_http: Py<PyAny>,
     /// `await`-able that completes at once with `None`.
     ready_none: Py<Ready>,
+    cancelled: Py<PyAny>,
     k: Keys,
     /// The lifespan state (copied into each request's scope), when the app uses lifespan.
     state: Option<Py<PyDict>>,
@@ -113,13 +114,25 @@ pub(crate) struct Server {
 
 impl Server {
     /// Start the loop thread and run the lifespan startup; returns once the app is ready.
-    pub(crate) fn start(py: Python<'_>, rt: &'static Runtime, app: Py<PyAny>, cfg: &PythonConfig) -> Result<Self> {
-        let thread_err = |source| Error::Thread { name: "mse-asgi-loop".into(), source };
+    pub(crate) fn start(
+        py: Python<'_>,
+        rt: &'static Runtime,
+        app: Py<PyAny>,
+        cfg: &PythonConfig,
+    ) -> Result<Self> {
+        let thread_err = |source| Error::Thread {
+            name: "mse-asgi-loop".into(),
+            source,
+        };
         let (wake_tx, wake_rx) = UnixStream::pair().map_err(thread_err)?;
         wake_tx.set_nonblocking(true).map_err(thread_err)?;
         wake_rx.set_nonblocking(true).map_err(thread_err)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let shared = Arc::new(LoopShared { tx, wake: wake_tx, pending: AtomicBool::new(false) });
+        let shared = Arc::new(LoopShared {
+            tx,
+            wake: wake_tx,
+            pending: AtomicBool::new(false),
+        });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (exit_tx, exit_rx) = mpsc::unbounded_channel::<()>();
         let loop_shared = shared.clone();
@@ -130,15 +143,29 @@ impl Server {
                 run_loop(rt, loop_shared, app, rx, wake_rx, &ready_tx);
             })
             .map_err(thread_err)?;
-        match py.detach(|| ready_rx.recv()) {
+        match py.detach(move || ready_rx.recv()) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(Error::Startup { message: "the event loop thread ended during startup".into() }),
+            Err(_) => {
+                return Err(Error::Startup {
+                    message: "the event loop thread ended during startup".into(),
+                });
+            }
         }
-        Ok(Self { shared, closed: AtomicBool::new(false), max_body: cfg.max_body, exited: tokio::sync::Mutex::new(exit_rx) })
+        Ok(Self {
+            shared,
+            closed: AtomicBool::new(false),
+            max_body: cfg.max_body,
+            exited: tokio::sync::Mutex::new(exit_rx),
+        })
     }
 
-    pub(crate) async fn submit(&self, parts: Parts, body: RequestBody, conn: ConnInfo) -> Response<ResponseBody> {
+    pub(crate) async fn submit(
+        &self,
+        parts: Parts,
+        body: RequestBody,
+        conn: ConnInfo,
+    ) -> Response<ResponseBody> {
         if self.closed.load(Ordering::Acquire) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE);
         }
@@ -151,15 +178,20 @@ impl Server {
                 (RequestSide::Stream(pipe.clone()), Some((incoming, pipe)))
             }
         };
-        let head_only = parts.method == http::Method::HEAD;
-        let ex = Exchange::new(self.shared.clone(), reply, side, head_only);
+        let ex = Exchange::new(self.shared.clone(), reply, side);
         if let Some((incoming, pipe)) = stream {
             tokio::spawn(pump(incoming, pipe, ex.clone(), self.max_body));
         }
-        self.shared.notify(Event::Request(Box::new(NewRequest { ex: ex.clone(), parts, conn })));
+        self.shared.notify(Event::Request(Box::new(NewRequest {
+            ex: ex.clone(),
+            parts,
+            conn,
+        })));
         // If hyper drops this future (the client left), the app hears `http.disconnect`.
         let mut guard = DisconnectGuard(Some(ex));
-        let resp = rx.await.unwrap_or_else(|_| error_response(StatusCode::SERVICE_UNAVAILABLE));
+        let resp = rx
+            .await
+            .unwrap_or_else(|_| error_response(StatusCode::SERVICE_UNAVAILABLE));
         guard.0 = None;
         resp
     }
@@ -189,7 +221,10 @@ async fn pump(mut body: Incoming, pipe: Arc<Pipe>, ex: Arc<Exchange>, limit: u64
     use http_body_util::BodyExt;
     let mut received: u64 = 0;
     loop {
-        if std::future::poll_fn(|cx| pipe.poll_ready(cx)).await.is_err() {
+        if std::future::poll_fn(|cx| pipe.poll_ready(cx))
+            .await
+            .is_err()
+        {
             return;
         }
         let frame = tokio::select! {
@@ -200,7 +235,9 @@ async fn pump(mut body: Incoming, pipe: Arc<Pipe>, ex: Arc<Exchange>, limit: u64
             None => return pipe.finish(),
             Some(Err(_)) => return pipe.abort(),
             Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 received += data.len() as u64;
                 if received > limit {
                     ex.set_over_limit();
@@ -224,11 +261,14 @@ fn run_loop(
     ready: &std::sync::mpsc::Sender<Result<()>>,
 ) {
     Python::attach(|py| {
-        let fail = |e: PyErr| Error::Startup { message: rt.traceback(py, &e) };
+        let fail = |e: PyErr| Error::Startup {
+            message: rt.traceback(py, &e),
+        };
         let setup = (|| -> PyResult<_> {
             let code = std::ffi::CString::new(include_str!("driver.py"))
                 .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-            let driver = PyModule::from_code(py, &code, c"<mse-python asgi driver>", c"_mse_asgi_driver")?;
+            let driver =
+                PyModule::from_code(py, &code, c"<mse-python asgi driver>", c"_mse_asgi_driver")?;
             let asyncio = py.import("asyncio")?;
             let event_loop = asyncio.call_method0("new_event_loop")?;
             asyncio.call_method1("set_event_loop", (&event_loop,))?;
@@ -247,7 +287,11 @@ fn run_loop(
             .and_then(|coro| event_loop.call_method1("run_until_complete", (coro,)))
             .and_then(|r| r.cast_into::<PyTuple>().map_err(PyErr::from));
         let (lifespan, outcome, detail) = match started.and_then(|t| {
-            Ok((t.get_item(0)?, t.get_item(1)?.extract::<String>()?, t.get_item(2)?.extract::<Option<String>>()?))
+            Ok((
+                t.get_item(0)?,
+                t.get_item(1)?.extract::<String>()?,
+                t.get_item(2)?.extract::<Option<String>>()?,
+            ))
         }) {
             Ok(v) => v,
             Err(e) => {
@@ -264,14 +308,20 @@ fn run_loop(
                 "the ASGI app does not support lifespan; serving it without"
             ),
             _ => {
-                let _ = ready.send(Err(Error::Startup { message: detail.unwrap_or_default() }));
+                let _ = ready.send(Err(Error::Startup {
+                    message: detail.unwrap_or_default(),
+                }));
                 let _ = event_loop.call_method0("close");
                 return;
             }
         }
         let ctx = (|| -> PyResult<LoopCtx> {
             let supported = lifespan.getattr("supported")?.is_truthy()?;
-            let state = if supported { Some(lifespan.getattr("state")?.cast_into::<PyDict>()?.unbind()) } else { None };
+            let state = if supported {
+                Some(lifespan.getattr("state")?.cast_into::<PyDict>()?.unbind())
+            } else {
+                None
+            };
             Ok(LoopCtx {
                 rt,
                 app: app.clone_ref(py),
@@ -279,6 +329,7 @@ fn run_loop(
                 create_task: event_loop.getattr("create_task")?.unbind(),
                 run_http: driver.getattr("run_http")?.unbind(),
                 ready_none: Py::new(py, Ready::none())?,
+                cancelled: py.import("asyncio")?.getattr("CancelledError")?.unbind(),
                 k: Keys::new(py),
                 state,
             })
@@ -291,8 +342,17 @@ fn run_loop(
             }
         };
         let fd = wake_rx.as_raw_fd();
-        let inbox = Inbox { shared, rx, wake_rx, scope: ScopeBuilder::new(py, &ctx.k), ctx: ctx.clone(), event_loop: event_loop.clone().unbind() };
-        if let Err(e) = Py::new(py, inbox).and_then(|inbox| event_loop.call_method1("add_reader", (fd, inbox))) {
+        let inbox = Inbox {
+            shared,
+            rx,
+            wake_rx,
+            scope: ScopeBuilder::new(py, &ctx.k),
+            ctx: ctx.clone(),
+            event_loop: event_loop.clone().unbind(),
+        };
+        if let Err(e) =
+            Py::new(py, inbox).and_then(|inbox| event_loop.call_method1("add_reader", (fd, inbox)))
+        {
             let _ = ready.send(Err(fail(e)));
             return;
         }
@@ -308,13 +368,17 @@ fn run_loop(
             .and_then(|coro| event_loop.call_method1("run_until_complete", (coro,)))
             .and_then(|r| r.extract::<(String, Option<String>)>());
         match stopped {
-            Ok((outcome, _)) if outcome == "ok" => tracing::info!(target: "mse_python", "ASGI app shut down"),
+            Ok((outcome, _)) if outcome == "ok" => {
+                tracing::info!(target: "mse_python", "ASGI app shut down")
+            }
             Ok((_, detail)) => tracing::error!(
                 target: "mse_python::app",
                 message = detail.unwrap_or_default(),
                 "the ASGI app failed its lifespan shutdown"
             ),
-            Err(e) => tracing::error!(target: "mse_python", traceback = ?rt.traceback(py, &e), "ASGI shutdown failed"),
+            Err(e) => {
+                tracing::error!(target: "mse_python", traceback = ?rt.traceback(py, &e), "ASGI shutdown failed")
+            }
         }
         let _ = event_loop.call_method0("close");
     });
@@ -359,7 +423,10 @@ impl Inbox {
         let ctx = &self.ctx;
         let started = self.scope.build(py, ctx, &parts, &conn).and_then(|scope| {
             let proto = Py::new(py, Protocol::new(ex.clone(), ctx.clone()))?;
-            let coro = ctx.run_http.bind(py).call1((ctx.app.bind(py), scope, proto))?;
+            let coro = ctx
+                .run_http
+                .bind(py)
+                .call1((ctx.app.bind(py), scope, proto))?;
             ctx.create_task.bind(py).call1((coro,))
         });
         match started {

@@ -33,7 +33,12 @@ impl ScopeBuilder {
         let _ = asgi.set_item("version", "3.0");
         // 2.4: `send` raises OSError once the client is gone, so frameworks need no watcher task.
         let _ = asgi.set_item("spec_version", "2.4");
-        Self { base: base.unbind(), asgi: asgi.unbind(), names: HashMap::new(), server: None }
+        Self {
+            base: base.unbind(),
+            asgi: asgi.unbind(),
+            names: HashMap::new(),
+            server: None,
+        }
     }
 
     pub(crate) fn build<'py>(
@@ -48,22 +53,50 @@ impl ScopeBuilder {
         scope.set_item(&k.asgi, self.asgi.bind(py).copy()?)?;
         scope.set_item(&k.http_version, version_str(parts.version).1)?;
         scope.set_item(&k.server, self.server(py, conn.local)?)?;
-        scope.set_item(&k.client, (conn.remote.ip().to_canonical().to_string(), conn.remote.port()))?;
-        scope.set_item(&k.scheme, if conn.scheme == Scheme::Https { &k.https } else { &k.http })?;
+        scope.set_item(
+            &k.client,
+            (
+                conn.remote.ip().to_canonical().to_string(),
+                conn.remote.port(),
+            ),
+        )?;
+        scope.set_item(
+            &k.scheme,
+            if conn.scheme == Scheme::Https {
+                &k.https
+            } else {
+                &k.http
+            },
+        )?;
         scope.set_item(&k.method, parts.method.as_str())?;
         let raw_path = parts.uri.path().as_bytes();
-        scope.set_item(&k.path, PyString::new(py, &String::from_utf8_lossy(&percent_decode(raw_path))))?;
+        scope.set_item(
+            &k.path,
+            PyString::new(py, &String::from_utf8_lossy(&percent_decode(raw_path))),
+        )?;
         scope.set_item(&k.raw_path, PyBytes::new(py, raw_path))?;
-        scope.set_item(&k.query_string, PyBytes::new(py, parts.uri.query().unwrap_or("").as_bytes()))?;
+        scope.set_item(
+            &k.query_string,
+            PyBytes::new(py, parts.uri.query().unwrap_or("").as_bytes()),
+        )?;
         let headers = PyList::empty(py);
         for (name, value) in &parts.headers {
-            headers.append(PyTuple::new(py, [self.name(py, name).into_any(), PyBytes::new(py, value.as_bytes()).into_any()])?)?;
+            headers.append(PyTuple::new(
+                py,
+                [
+                    self.name(py, name).into_any(),
+                    PyBytes::new(py, value.as_bytes()).into_any(),
+                ],
+            )?)?;
         }
         // HTTP/2 carries the host in :authority, not in a Host header.
         if !parts.headers.contains_key(header::HOST)
             && let Some(authority) = parts.uri.authority()
         {
-            headers.append((PyBytes::new(py, b"host"), PyBytes::new(py, authority.as_str().as_bytes())))?;
+            headers.append((
+                PyBytes::new(py, b"host"),
+                PyBytes::new(py, authority.as_str().as_bytes()),
+            ))?;
         }
         scope.set_item(&k.headers, headers)?;
         if let Some(state) = &ctx.state {

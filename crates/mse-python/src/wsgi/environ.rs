@@ -60,7 +60,10 @@ impl Template {
         base.set_item(&keys.wsgi_multiprocess, PyBool::new(py, false))?;
         base.set_item(&keys.wsgi_run_once, PyBool::new(py, false))?;
         base.set_item(&keys.wsgi_file_wrapper, py.get_type::<FileWrapper>())?;
-        Ok(Self { keys, base: base.unbind() })
+        Ok(Self {
+            keys,
+            base: base.unbind(),
+        })
     }
 }
 
@@ -76,7 +79,11 @@ pub(crate) struct Builder {
 
 impl Builder {
     pub(crate) fn new() -> Self {
-        Self { header_keys: HashMap::new(), server: None, joined: Vec::new() }
+        Self {
+            header_keys: HashMap::new(),
+            server: None,
+            joined: Vec::new(),
+        }
     }
 
     pub(crate) fn build<'py>(
@@ -91,7 +98,10 @@ impl Builder {
         let k = &t.keys;
         let env = t.base.bind(py).copy()?;
         env.set_item(&k.request_method, method(py, &parts.method))?;
-        env.set_item(&k.path_info, latin1(py, &percent_decode(parts.uri.path().as_bytes())))?;
+        env.set_item(
+            &k.path_info,
+            latin1(py, &percent_decode(parts.uri.path().as_bytes())),
+        )?;
         if let Some(q) = parts.uri.query() {
             env.set_item(&k.query_string, q)?;
         }
@@ -150,9 +160,15 @@ impl Builder {
         Ok(env)
     }
 
-    fn server<'py>(&mut self, py: Python<'py>, local: SocketAddr) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
+    fn server<'py>(
+        &mut self,
+        py: Python<'py>,
+        local: SocketAddr,
+    ) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
         match &self.server {
-            Some((addr, name, port)) if *addr == local => (name.bind(py).clone(), port.bind(py).clone()),
+            Some((addr, name, port)) if *addr == local => {
+                (name.bind(py).clone(), port.bind(py).clone())
+            }
             _ => {
                 let name = PyString::new(py, &local.ip().to_canonical().to_string());
                 let port = PyString::new(py, &local.port().to_string());
@@ -168,7 +184,13 @@ impl Builder {
         }
         let mut key = String::with_capacity(5 + name.as_str().len());
         key.push_str("HTTP_");
-        key.extend(name.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
+        key.extend(name.as_str().chars().map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        }));
         let key = PyString::intern(py, &key);
         if self.header_keys.len() < HEADER_KEY_CACHE {
             self.header_keys.insert(name.clone(), key.clone().unbind());
@@ -205,6 +227,9 @@ fn protocol<'py>(py: Python<'py>, v: http::Version) -> Bound<'py, PyString> {
 pub(crate) fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     match std::str::from_utf8(bytes) {
         Ok(s) if bytes.is_ascii() => PyString::new(py, s),
-        _ => PyString::new(py, &bytes.iter().map(|&b| char::from(b)).collect::<String>()),
+        _ => PyString::new(
+            py,
+            &bytes.iter().map(|&b| char::from(b)).collect::<String>(),
+        ),
     }
 }

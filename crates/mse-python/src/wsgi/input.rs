@@ -42,8 +42,14 @@ fn size_arg(size: Option<isize>) -> usize {
 
 impl Input {
     pub(crate) fn new(body: RequestBody, limit: u64) -> Self {
-        let mut this =
-            Self { buf: VecDeque::new(), buffered: 0, stream: None, received: 0, limit, over_limit: false };
+        let mut this = Self {
+            buf: VecDeque::new(),
+            buffered: 0,
+            stream: None,
+            received: 0,
+            limit,
+            over_limit: false,
+        };
         match body {
             RequestBody::Empty => {}
             RequestBody::Full(b) => {
@@ -71,8 +77,12 @@ impl Input {
     /// Receive one more chunk into `buf`; `false` at the end of the body.
     fn fetch(&mut self, py: Python<'_>) -> PyResult<bool> {
         loop {
-            let Some(stream) = self.stream.as_mut() else { return Ok(false) };
-            let body = stream.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(false);
+            };
+            let body = stream
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let frame = wait::wait(py, body.frame());
             let data = match frame {
                 None => {
@@ -81,7 +91,9 @@ impl Input {
                 }
                 Some(Err(e)) => {
                     self.stream = None;
-                    return Err(PyOSError::new_err(format!("reading the request body failed: {e}")));
+                    return Err(PyOSError::new_err(format!(
+                        "reading the request body failed: {e}"
+                    )));
                 }
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) if !data.is_empty() => data,
@@ -163,7 +175,11 @@ impl Input {
 
     /// Read one line (with its `\n`), at most `size` bytes.
     #[pyo3(signature = (size = None))]
-    fn readline<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn readline<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let limit = size_arg(size);
         let mut scanned = 0;
         loop {
@@ -180,7 +196,11 @@ impl Input {
 
     /// Read lines until the end, or until about `hint` bytes were read.
     #[pyo3(signature = (hint = None))]
-    fn readlines<'py>(&mut self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(
+        &mut self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let hint = match size_arg(hint) {
             0 => usize::MAX,
             h => h,

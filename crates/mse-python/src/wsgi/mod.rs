@@ -37,6 +37,10 @@ struct Job {
     reply: oneshot::Sender<Response<ResponseBody>>,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once into the queue; a Box would cost an allocation per request"
+)]
 enum Msg {
     Job(Job),
     Stop,
@@ -59,12 +63,22 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn start(py: Python<'_>, rt: &'static Runtime, app: Py<PyAny>, cfg: &PythonConfig) -> Result<Self> {
+    pub(crate) fn start(
+        py: Python<'_>,
+        rt: &'static Runtime,
+        app: Py<PyAny>,
+        cfg: &PythonConfig,
+    ) -> Result<Self> {
         let template = Template::new(py).map_err(|e| Error::Interpreter {
             message: e.to_string(),
             traceback: rt.traceback(py, &e),
         })?;
-        let shared = Arc::new(Shared { rt, app, template, max_body: cfg.max_body });
+        let shared = Arc::new(Shared {
+            rt,
+            app,
+            template,
+            max_body: cfg.max_body,
+        });
         let (tx, rx) = crossbeam_channel::unbounded();
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
         for i in 0..cfg.threads {
@@ -75,19 +89,39 @@ impl Server {
                 .spawn(move || worker(&shared, &rx, exit_tx))
                 .map_err(|source| Error::Thread { name, source })?;
         }
-        Ok(Self { tx, closed: AtomicBool::new(false), threads: cfg.threads, exited: tokio::sync::Mutex::new(exit_rx) })
+        Ok(Self {
+            tx,
+            closed: AtomicBool::new(false),
+            threads: cfg.threads,
+            exited: tokio::sync::Mutex::new(exit_rx),
+        })
     }
 
-    pub(crate) async fn submit(&self, parts: Parts, body: RequestBody, conn: ConnInfo) -> Response<ResponseBody> {
+    pub(crate) async fn submit(
+        &self,
+        parts: Parts,
+        body: RequestBody,
+        conn: ConnInfo,
+    ) -> Response<ResponseBody> {
         if self.closed.load(Ordering::Acquire) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE);
         }
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Msg::Job(Job { parts, body, conn, reply })).is_err() {
+        if self
+            .tx
+            .send(Msg::Job(Job {
+                parts,
+                body,
+                conn,
+                reply,
+            }))
+            .is_err()
+        {
             return error_response(StatusCode::SERVICE_UNAVAILABLE);
         }
         // A worker always answers; a dropped sender means the request could not be run at all.
-        rx.await.unwrap_or_else(|_| error_response(StatusCode::INTERNAL_SERVER_ERROR))
+        rx.await
+            .unwrap_or_else(|_| error_response(StatusCode::INTERNAL_SERVER_ERROR))
     }
 
     /// Stop taking requests, let the workers finish what is queued, and wait for them.
@@ -128,13 +162,18 @@ fn worker(shared: &Shared, rx: &Receiver<Msg>, _exit: mpsc::UnboundedSender<()>)
 }
 
 fn serve(py: Python<'_>, shared: &Shared, builder: &mut Builder, job: Job) {
-    let Job { parts, body, conn, reply } = job;
+    let Job {
+        parts,
+        body,
+        conn,
+        reply,
+    } = job;
     if reply.is_closed() {
         return; // the client left while the request was queued
     }
     let head_only = parts.method == Method::HEAD;
-    let unsized_body =
-        matches!(body, RequestBody::Stream(_)) && !parts.headers.contains_key(http::header::CONTENT_LENGTH);
+    let unsized_body = matches!(body, RequestBody::Stream(_))
+        && !parts.headers.contains_key(http::header::CONTENT_LENGTH);
     let (input, sr) = match (
         Bound::new(py, Input::new(body, shared.max_body)),
         Bound::new(py, StartResponse::new(reply, head_only)),
@@ -146,7 +185,14 @@ fn serve(py: Python<'_>, shared: &Shared, builder: &mut Builder, job: Job) {
         }
     };
     let outcome = builder
-        .build(py, &shared.template, &parts, &conn, input.as_any(), unsized_body)
+        .build(
+            py,
+            &shared.template,
+            &parts,
+            &conn,
+            input.as_any(),
+            unsized_body,
+        )
         .and_then(|environ| shared.app.bind(py).call1((environ, &sr)))
         .and_then(|iterable| {
             let sent = drive(py, &sr, &iterable);
@@ -172,7 +218,11 @@ fn serve(py: Python<'_>, shared: &Shared, builder: &mut Builder, job: Job) {
 
 /// Send the app's body: all at once for a list or tuple, in large blocks for a file wrapper,
 /// chunk by chunk otherwise.
-fn drive(py: Python<'_>, sr: &Bound<'_, StartResponse>, iterable: &Bound<'_, PyAny>) -> PyResult<()> {
+fn drive(
+    py: Python<'_>,
+    sr: &Bound<'_, StartResponse>,
+    iterable: &Bound<'_, PyAny>,
+) -> PyResult<()> {
     if let Ok(list) = iterable.cast_exact::<PyList>() {
         return send_all(py, sr, list.iter());
     }
@@ -222,7 +272,9 @@ fn send_all<'py>(
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
     for item in items {
-        let b = item.cast_into::<PyBytes>().map_err(|e| not_bytes(&e.into_inner()))?;
+        let b = item
+            .cast_into::<PyBytes>()
+            .map_err(|e| not_bytes(&e.into_inner()))?;
         if b.as_bytes().is_empty() {
             continue;
         }
@@ -242,12 +294,20 @@ fn send_all<'py>(
 }
 
 fn chunk_of(item: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    item.cast::<PyBytes>().map(|b| wait::bytes_of(b)).map_err(|_| not_bytes(item))
+    item.cast::<PyBytes>()
+        .map(|b| wait::bytes_of(b))
+        .map_err(|_| not_bytes(item))
 }
 
 fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
-    let type_name = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-    PyTypeError::new_err(format!("a WSGI response body must yield bytes, not {type_name}"))
+    let type_name = item
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "a WSGI response body must yield bytes, not {type_name}"
+    ))
 }
 
 fn close(py: Python<'_>, iterable: &Bound<'_, PyAny>) -> PyResult<()> {

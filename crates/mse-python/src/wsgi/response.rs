@@ -48,7 +48,13 @@ pub(crate) struct StartResponse {
 
 impl StartResponse {
     pub(crate) fn new(reply: oneshot::Sender<Response<ResponseBody>>, head_only: bool) -> Self {
-        Self { head: None, sink: Sink::Waiting(reply), head_only, overflow_warned: false, gone: false }
+        Self {
+            head: None,
+            sink: Sink::Waiting(reply),
+            head_only,
+            overflow_warned: false,
+            gone: false,
+        }
     }
 
     /// Whether the head went out (after that a failure can only abort the connection).
@@ -74,15 +80,17 @@ impl StartResponse {
 
     fn take_head(&mut self) -> PyResult<Head> {
         self.head.take().ok_or_else(|| {
-            PyRuntimeError::new_err("the app produced a body without calling start_response() first")
+            PyRuntimeError::new_err(
+                "the app produced a body without calling start_response() first",
+            )
         })
     }
 
     fn deliver(&mut self, resp: Response<ResponseBody>, then: Sink) {
-        if let Sink::Waiting(tx) = std::mem::replace(&mut self.sink, then) {
-            if tx.send(resp).is_err() {
-                self.closed_by_client();
-            }
+        if let Sink::Waiting(tx) = std::mem::replace(&mut self.sink, then)
+            && tx.send(resp).is_err()
+        {
+            self.closed_by_client();
         }
     }
 
@@ -96,13 +104,23 @@ impl StartResponse {
                     return Ok(Next::Stop);
                 }
                 if head.content_length == Some(chunk.len() as u64) {
-                    self.deliver(head.into_response(ResponseBody::full(chunk)), Sink::Complete);
-                    return Ok(if self.gone { Next::Stop } else { Next::Continue });
+                    self.deliver(
+                        head.into_response(ResponseBody::full(chunk)),
+                        Sink::Complete,
+                    );
+                    return Ok(if self.gone {
+                        Next::Stop
+                    } else {
+                        Next::Continue
+                    });
                 }
                 let pipe = Pipe::new(PIPE_CAPACITY);
                 // Cannot fail: nobody reads the pipe yet.
                 let _ = pipe.push(chunk);
-                self.deliver(head.into_response(ResponseBody::pipe(pipe.clone())), Sink::Streaming(pipe));
+                self.deliver(
+                    head.into_response(ResponseBody::pipe(pipe.clone())),
+                    Sink::Streaming(pipe),
+                );
                 self.backpressure(py)
             }
             Sink::Streaming(pipe) => match pipe.push(chunk) {
@@ -125,7 +143,9 @@ impl StartResponse {
 
     /// Wait (without the GIL) while the client has not taken what is already queued.
     fn backpressure(&mut self, py: Python<'_>) -> PyResult<Next> {
-        let Sink::Streaming(pipe) = &self.sink else { return Ok(Next::Continue) };
+        let Sink::Streaming(pipe) = &self.sink else {
+            return Ok(Next::Continue);
+        };
         if !pipe.is_full() {
             return Ok(Next::Continue);
         }
@@ -195,7 +215,9 @@ impl StartResponse {
                     ));
                 }
                 None if this.committed() => {
-                    return Err(PyRuntimeError::new_err("start_response() called after the response was sent"));
+                    return Err(PyRuntimeError::new_err(
+                        "start_response() called after the response was sent",
+                    ));
                 }
                 None => {}
             }
@@ -209,11 +231,16 @@ impl StartResponse {
         let data = data.cast::<PyBytes>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "write() takes bytes, not {}",
-                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         if self.head.is_none() && !self.committed() {
-            return Err(PyRuntimeError::new_err("write() called before start_response()"));
+            return Err(PyRuntimeError::new_err(
+                "write() called before start_response()",
+            ));
         }
         if data.as_bytes().is_empty() {
             return Ok(());
@@ -228,26 +255,34 @@ impl StartResponse {
 fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<Head> {
     let status = status
         .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err("start_response(): status must be a str such as \"200 OK\""))?
+        .map_err(|_| {
+            PyTypeError::new_err("start_response(): status must be a str such as \"200 OK\"")
+        })?
         .to_str()?;
     let bad = |e: crate::head::BadHead| PyValueError::new_err(format!("start_response(): {}", e.0));
-    let list = headers
-        .cast::<PyList>()
-        .map_err(|_| PyTypeError::new_err("start_response(): headers must be a list of (name, value) tuples"))?;
+    let list = headers.cast::<PyList>().map_err(|_| {
+        PyTypeError::new_err("start_response(): headers must be a list of (name, value) tuples")
+    })?;
     let mut head = Head::from_status_line(status, list.len()).map_err(bad)?;
     for item in list.iter() {
         let pair = item
             .cast::<PyTuple>()
             .ok()
             .filter(|t| t.len() == 2)
-            .ok_or_else(|| PyTypeError::new_err("start_response(): each header must be a (name, value) tuple"))?;
+            .ok_or_else(|| {
+                PyTypeError::new_err("start_response(): each header must be a (name, value) tuple")
+            })?;
         let (name, value) = (pair.get_item(0)?, pair.get_item(1)?);
         let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
-            return Err(PyTypeError::new_err("start_response(): header names and values must be str"));
+            return Err(PyTypeError::new_err(
+                "start_response(): header names and values must be str",
+            ));
         };
         let (name, value) = (name.to_str()?, value.to_str()?);
         let value = latin1_bytes(value).ok_or_else(|| {
-            PyValueError::new_err(format!("start_response(): header {name} is not latin-1 encodable"))
+            PyValueError::new_err(format!(
+                "start_response(): header {name} is not latin-1 encodable"
+            ))
         })?;
         head.push(name.as_bytes(), &value).map_err(bad)?;
     }
@@ -268,9 +303,13 @@ pub(crate) const FILE_BLOCK: usize = 256 * 1024;
 impl FileWrapper {
     /// Read the next block (empty at the end).
     pub(crate) fn read_block<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.filelike.bind(py).call_method1(pyo3::intern!(py, "read"), (self.blksize.max(FILE_BLOCK),))?;
-        data.cast_into::<PyBytes>()
-            .map_err(|_| PyTypeError::new_err("wsgi.file_wrapper: the file's read() must return bytes"))
+        let data = self
+            .filelike
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "read"), (self.blksize.max(FILE_BLOCK),))?;
+        data.cast_into::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err("wsgi.file_wrapper: the file's read() must return bytes")
+        })
     }
 }
 
@@ -279,7 +318,10 @@ impl FileWrapper {
     #[new]
     #[pyo3(signature = (filelike, block_size = 8192))]
     fn new(filelike: Py<PyAny>, block_size: usize) -> Self {
-        Self { filelike, blksize: block_size.max(1) }
+        Self {
+            filelike,
+            blksize: block_size.max(1),
+        }
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -287,7 +329,10 @@ impl FileWrapper {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let data = self.filelike.bind(py).call_method1(pyo3::intern!(py, "read"), (self.blksize,))?;
+        let data = self
+            .filelike
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "read"), (self.blksize,))?;
         Ok(if data.is_truthy()? { Some(data) } else { None })
     }
 

@@ -15,7 +15,10 @@ use mse_python::{ConnInfo, PyApp, PythonConfig, Scheme};
 use tokio::net::{TcpListener, TcpStream};
 
 pub fn init_logs() {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("mse_python=debug").try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("mse_python=debug")
+        .try_init();
 }
 
 /// The test venv's site-packages (`$MSE_TEST_PYTHON`, a venv directory or its python, defaulting
@@ -24,7 +27,11 @@ pub fn site_packages(test: &str) -> Option<Vec<PathBuf>> {
     let venv = match std::env::var_os("MSE_TEST_PYTHON") {
         Some(p) => {
             let p = PathBuf::from(p);
-            if p.is_file() { p.parent().and_then(Path::parent).map(Path::to_path_buf) } else { Some(p) }
+            if p.is_file() {
+                p.parent().and_then(Path::parent).map(Path::to_path_buf)
+            } else {
+                Some(p)
+            }
         }
         None => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test")),
     };
@@ -37,10 +44,14 @@ pub fn site_packages(test: &str) -> Option<Vec<PathBuf>> {
     match found {
         Some(site) => Some(vec![site]),
         None if std::env::var("MSE_TEST_REQUIRE_ALL").as_deref() == Ok("1") => {
-            panic!("{test}: the Python test environment is missing (run scripts/setup-test-env or set MSE_TEST_PYTHON)")
+            panic!(
+                "{test}: the Python test environment is missing (run scripts/setup-test-env or set MSE_TEST_PYTHON)"
+            )
         }
         None => {
-            println!("SKIPPED: {test}: no Python test environment (run scripts/setup-test-env or set MSE_TEST_PYTHON)");
+            println!(
+                "SKIPPED: {test}: no Python test environment (run scripts/setup-test-env or set MSE_TEST_PYTHON)"
+            );
             None
         }
     }
@@ -84,15 +95,24 @@ pub async fn serve(app: PyApp) -> SocketAddr {
     let local = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, remote)) = listener.accept().await else { return };
+            let Ok((stream, remote)) = listener.accept().await else {
+                return;
+            };
             let app = app.clone();
             tokio::spawn(async move {
-                let conn = ConnInfo { remote, local, scheme: Scheme::Http, http_version: http::Version::HTTP_11 };
+                let conn = ConnInfo {
+                    remote,
+                    local,
+                    scheme: Scheme::Http,
+                    http_version: http::Version::HTTP_11,
+                };
                 let svc = service_fn(move |req| {
                     let app = app.clone();
                     async move { Ok::<_, Infallible>(app.handle(req, conn).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -124,7 +144,11 @@ where
     let resp = open(addr, req).await;
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 /// Send one request on a fresh connection; the body is left to the caller.
@@ -135,13 +159,18 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     sender.send_request(req).await.unwrap()
 }
 
 pub fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(path).header("host", "test.local").body(Full::new(Bytes::new())).unwrap()
+    Request::get(path)
+        .header("host", "test.local")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
 }
 
 pub fn post(path: &str, content_type: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
@@ -156,7 +185,11 @@ pub fn post(path: &str, content_type: &str, body: impl Into<Bytes>) -> Request<F
 pub async fn wait_for_file(path: &Path) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     while !path.exists() {
-        assert!(tokio::time::Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
@@ -172,7 +205,9 @@ impl hyper::body::Body for ChannelBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|c| c.map(|b| Ok(hyper::body::Frame::data(b))))
+        self.0
+            .poll_recv(cx)
+            .map(|c| c.map(|b| Ok(hyper::body::Frame::data(b))))
     }
 }
 

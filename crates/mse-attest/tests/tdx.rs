@@ -1,0 +1,93 @@
+//! TDX: dcap-qvl samples verify at their collateral time; testdata quotes fail at the step a
+//! flipped byte breaks.
+
+mod common;
+use common::*;
+
+use std::time::SystemTime;
+
+use mse_attest::Step;
+use mse_attest::collateral::Collateral;
+use mse_attest::policy::{Policy, TcbStatus};
+use mse_attest::ratls::{RaTlsCertificate, RawEvidence};
+use mse_attest::verify::{Expected, verify_at, verify_certificate_at};
+use mse_attest::{TeeKind, tdx};
+
+// TDX v4 offsets.
+const MR_TD: usize = 48 + 136;
+const REPORT_DATA: usize = 48 + 520;
+const QUOTE_SIG: usize = 636;
+const QE_REPORT: usize = 770;
+
+fn ev(bytes: Vec<u8>) -> RawEvidence {
+    RawEvidence { kind: TeeKind::Tdx, bytes }
+}
+
+fn sample(name: &str) -> (RawEvidence, Collateral, SystemTime) {
+    let c = Collateral::from_dcap_qvl_json(&fixture(&format!("dcap-qvl/{name}_collateral.json")), "dcap-qvl sample").unwrap();
+    let w = c.window().unwrap().unwrap();
+    (ev(fixture(&format!("dcap-qvl/{name}"))), c, at_unix(w.latest_issue() + 60))
+}
+
+#[test]
+fn dcap_qvl_tdx_sample_verifies_and_flips_fail() {
+    let (e, c, at) = sample("tdx_quote");
+    let q = tdx::Quote::parse(&e.bytes).unwrap();
+    let exp = Expected { measurement: Some(q.mr_td().to_vec()), ..Expected::default() };
+    let a = verify_at(&e, &c, &Policy::default_strict(), &exp, at).unwrap();
+    assert_eq!(a.tcb_status, "UpToDate");
+    assert_eq!(a.measurement, q.measurement());
+    let full = Expected { measurement: Some(q.measurement()), ..Expected::default() };
+    verify_at(&e, &c, &Policy::default_strict(), &full, at).unwrap();
+    let wrong = Expected { measurement: Some(flip(q.mr_td(), 0)), ..Expected::default() };
+    expect_step(verify_at(&e, &c, &Policy::default_strict(), &wrong, at), Step::Measurement);
+
+    let run = |b: Vec<u8>| verify_at(&ev(b), &c, &Policy::default_strict(), &Expected::default(), at);
+    expect_step(run(flip(&e.bytes, QUOTE_SIG)), Step::QuoteSignature);
+    expect_step(run(flip(&e.bytes, MR_TD)), Step::QuoteSignature);
+    expect_step(run(flip(&e.bytes, REPORT_DATA)), Step::QuoteSignature);
+    expect_step(run(flip(&e.bytes, QE_REPORT + 20)), Step::QeReportSignature);
+}
+
+#[test]
+fn outdated_tdx_sample_is_a_tcb_status_decision() {
+    let (e, c, at) = sample("tdx_quote_outdated");
+    let msg = expect_step(verify_at(&e, &c, &Policy::default_strict(), &Expected::default(), at), Step::PolicyTcbStatus);
+    assert!(msg.contains("OutOfDate"), "{msg}");
+    let a = verify_at(&e, &c, &Policy::mse_compatible(), &Expected::default(), at).unwrap();
+    assert!(a.warnings.iter().any(|w| w.contains("TCB status OutOfDate")), "{:?}", a.warnings);
+    let p = Policy::default_strict().accept_tcb_status(TcbStatus::OutOfDate);
+    verify_at(&e, &c, &p, &Expected::default(), at).unwrap();
+}
+
+#[test]
+fn td15ex_sample_verifies() {
+    let (e, c, at) = sample("tdx_quote_td15ex");
+    verify_at(&e, &c, &Policy::mse_compatible(), &Expected::default(), at).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn testdata_tdx_quotes_check_signatures_without_collateral() {
+    let p = Policy::default_strict().insecure_skip_collateral();
+    for f in ["tee/tdx/tdx-quote.dat", "tee/tdx/azure-tdx-quote.bin"] {
+        let b = fixture(f);
+        let at = day(2024, 1, 1);
+        verify_at(&ev(b.clone()), &Collateral::none(), &p, &Expected::default(), at).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let run = |x: Vec<u8>| verify_at(&ev(x), &Collateral::none(), &p, &Expected::default(), at);
+        expect_step(run(flip(&b, QUOTE_SIG + 1)), Step::QuoteSignature);
+        expect_step(run(flip(&b, MR_TD + 2)), Step::QuoteSignature);
+        expect_step(run(flip(&b, REPORT_DATA + 3)), Step::QuoteSignature);
+        let pem_at = find(&b, b"-----BEGIN CERTIFICATE-----\n") + 28 + 200;
+        let mut bad = b.clone();
+        bad[pem_at] = if bad[pem_at] == b'A' { b'B' } else { b'A' };
+        expect_step(run(bad), Step::PckChain);
+    }
+}
+
+#[test]
+fn tdx_ratls_certificate() {
+    let cert = RaTlsCertificate::from_pem(&fixture_str("tee/tdx/tdx-ratls-cert.pem")).unwrap();
+    let p = Policy::mse_compatible().insecure_skip_collateral();
+    let a = verify_certificate_at(&cert, &Collateral::none(), &p, &Expected::default(), day(2024, 1, 1)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.tee, TeeKind::Tdx);
+}

@@ -2,16 +2,16 @@
 //! test or a debugger. Each must never panic on any input; where a cheap invariant exists it is
 //! asserted (a parse that succeeds must reparse to the same value).
 
-use std::path::Path;
-
 use mse_crypto::{CodeKey, EnclaveSecretKey};
 
 /// Node: the configuration payload POSTed by the client (JSON).
+#[cfg(feature = "node")]
 pub fn configuration_payload(data: &[u8]) {
     let _ = mse_node::parse_configuration(data);
 }
 
 /// Node: the sealed secrets, once opened (JSON).
+#[cfg(feature = "node")]
 pub fn sealed_secrets(data: &[u8]) {
     let _ = mse_node::parse_sealed_secrets(data);
 }
@@ -106,8 +106,9 @@ pub fn evidence_file(data: &[u8]) {
 }
 
 /// CLI: the app owner's mse.toml.
+#[cfg(feature = "cli")]
 pub fn mse_toml(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = mse_cli::config::parse(text, Path::new("/fuzz/mse.toml"));
+        let _ = mse_cli::config::parse(text, std::path::Path::new("/fuzz/mse.toml"));
     }
 }

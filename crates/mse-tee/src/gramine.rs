@@ -7,11 +7,12 @@
 //!
 //! The two files are shared by the whole enclave (the app could write them too), so calls are
 //! serialised by a mutex and the returned quote must carry our report data; a mismatch is
-//! retried a few times, then reported.
+//! retried with a short backoff for up to 5 s, then reported.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use mse_attest::{TeeKind, oids, sgx};
 
@@ -20,7 +21,7 @@ use crate::{Error, Evidence, Result, TeeBackend};
 /// Where Gramine mounts the interface.
 pub const DEFAULT_ROOT: &str = "/dev/attestation";
 const NAME: &str = "gramine";
-const ATTEMPTS: usize = 3;
+const DEADLINE: Duration = Duration::from_secs(5);
 
 /// The Gramine backend.
 #[derive(Debug)]
@@ -56,18 +57,28 @@ impl TeeBackend for Gramine {
         let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let urd = self.root.join("user_report_data");
         let qp = self.root.join("quote");
-        let mut last = String::new();
-        for _ in 0..ATTEMPTS {
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(1);
+        loop {
             fs::write(&urd, report_data).map_err(|source| Error::Io { backend: NAME, path: urd.clone(), source })?;
             let quote = fs::read(&qp).map_err(|source| Error::Io { backend: NAME, path: qp.clone(), source })?;
-            match sgx::Quote::parse(&quote) {
-                Ok(q) if q.report_data() == report_data => {
+            // An empty or foreign quote means another writer raced us (or a slow interface).
+            if let Ok(q) = sgx::Quote::parse(&quote) {
+                if q.report_data() == report_data {
                     return Ok(Evidence { kind: TeeKind::Sgx, oid: oids::SGX_QUOTE, bytes: q.as_bytes().to_vec() });
                 }
-                Ok(_) => last = "the quote carries other report data (another writer raced us)".into(),
-                Err(e) => return Err(Error::BadEvidence { backend: NAME, reason: e.to_string() }),
             }
+            if start.elapsed() > DEADLINE {
+                return Err(Error::BadEvidence {
+                    backend: NAME,
+                    reason: match sgx::Quote::parse(&quote) {
+                        Ok(_) => format!("for {}s the quote carried other report data: another writer uses {}", DEADLINE.as_secs(), self.root.display()),
+                        Err(e) => e.to_string(),
+                    },
+                });
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_millis(50));
         }
-        Err(Error::BadEvidence { backend: NAME, reason: last })
     }
 }

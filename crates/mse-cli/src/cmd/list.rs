@@ -19,7 +19,7 @@ pub struct Summary {
     /// The recorded phase, corrected by whether the node still runs.
     pub phase: String,
     pub running: bool,
-    #[serde(flatten)]
+    /// What deploy recorded (its `phase` is the recorded one).
     pub state: Option<NodeState>,
 }
 

@@ -36,13 +36,10 @@ pub struct Configurator {
 }
 
 /// Any request while the node waits for its configuration.
-pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<NodeBody> {
+pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<NodeBody> {
     match *req.method() {
         Method::GET | Method::HEAD => response::waiting(),
-        Method::POST => match &shared.configurator {
-            Some(c) => configure(shared, c, req).await,
-            None => response::busy(),
-        },
+        Method::POST => configure(shared, req).await,
         _ => {
             let mut resp = response::text(StatusCode::METHOD_NOT_ALLOWED, "the configuration server takes GET and POST");
             resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
@@ -51,7 +48,8 @@ pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<NodeBod
     }
 }
 
-async fn configure(shared: &Shared, conf: &Configurator, req: Request<Incoming>) -> Response<NodeBody> {
+async fn configure(shared: Arc<Shared>, req: Request<Incoming>) -> Response<NodeBody> {
+    let Some(conf) = &shared.configurator else { return response::busy() };
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(resp) => return resp,
@@ -65,6 +63,17 @@ async fn configure(shared: &Shared, conf: &Configurator, req: Request<Incoming>)
     if !shared.begin_starting() {
         return response::busy();
     }
+    // From here the work runs in its own task: hyper drops this future if the client goes
+    // away, and a half-done configuration must still either finish or give the phase back.
+    let task = tokio::spawn(install(shared.clone(), body));
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => response::text(StatusCode::INTERNAL_SERVER_ERROR, &format!("the configuration task failed: {e}")),
+    }
+}
+
+async fn install(shared: Arc<Shared>, body: Zeroizing<Vec<u8>>) -> Response<NodeBody> {
+    let Some(conf) = &shared.configurator else { return response::busy() };
     let prov = conf.provisioner.clone();
     let installed = tokio::task::spawn_blocking(move || -> Result<_, ProvisionError> {
         let cfg = parse_configuration(&body)?;

@@ -153,7 +153,7 @@ async fn connection(tcp: TcpStream, remote: SocketAddr, shared: Arc<Shared>, wat
     let scheme = if tls.is_some() { Scheme::Https } else { Scheme::Http };
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(route(&shared, req, remote, local, scheme).await) }
+        async move { Ok::<_, Infallible>(route(shared, req, remote, local, scheme).await) }
     });
     let result = match tls {
         Some(config) => {
@@ -196,7 +196,7 @@ fn builder(serving: bool) -> auto::Builder<TokioExecutor> {
 }
 
 async fn route(
-    shared: &Shared,
+    shared: Arc<Shared>,
     req: Request<Incoming>,
     remote: SocketAddr,
     local: SocketAddr,
@@ -208,7 +208,7 @@ async fn route(
         shared.evidence.respond(req.uri().query()).await
     } else {
         match shared.phase() {
-            Phase::Configuring => config::handle(shared, req).await,
+            Phase::Configuring => config::handle(shared.clone(), req).await,
             Phase::Starting => response::busy(),
             Phase::Serving { app, .. } => {
                 let conn = ConnInfo { remote, local, scheme, http_version: version };

@@ -7,7 +7,10 @@ fn main() {
     let config = pyo3_build_config::get();
     if let Some(lib_dir) = config.lib_dir() {
         let v = config.version();
-        println!("cargo:rustc-env=MSE_NODE_PYTHON_STDLIB={lib_dir}/python{}.{}", v.major, v.minor);
+        println!(
+            "cargo:rustc-env=MSE_NODE_PYTHON_STDLIB={lib_dir}/python{}.{}",
+            v.major, v.minor
+        );
     }
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
 }

@@ -6,5 +6,8 @@ fn main() {
     // The user site-packages directory name depends on the interpreter version; the preflight
     // check (src/interpreter.rs) needs it before the interpreter exists.
     let version = pyo3_build_config::get().version();
-    println!("cargo:rustc-env=MSE_PYTHON_VERSION={}.{}", version.major, version.minor);
+    println!(
+        "cargo:rustc-env=MSE_PYTHON_VERSION={}.{}",
+        version.major, version.minor
+    );
 }

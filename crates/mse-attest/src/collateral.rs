@@ -48,7 +48,8 @@ impl Collateral {
     /// Assemble DCAP collateral from PCCS-shaped parts. The signed JSON objects are kept
     /// byte for byte, since their signatures cover the exact text.
     pub fn from_dcap_parts(parts: &DcapParts, source: impl Into<String>) -> Result<Self> {
-        let (tcb_info, tcb_info_signature) = split_signed_json(&parts.tcb_info_body, "tcbInfo", "TCB info")?;
+        let (tcb_info, tcb_info_signature) =
+            split_signed_json(&parts.tcb_info_body, "tcbInfo", "TCB info")?;
         let (qe_identity, qe_identity_signature) =
             split_signed_json(&parts.qe_identity_body, "enclaveIdentity", "QE identity")?;
         let c = dcap_qvl::QuoteCollateralV3 {
@@ -63,7 +64,11 @@ impl Collateral {
             qe_identity_signature,
             pck_certificate_chain: None,
         };
-        Ok(Collateral { dcap: Some(c), amd_certs: Vec::new(), source: source.into() })
+        Ok(Collateral {
+            dcap: Some(c),
+            amd_certs: Vec::new(),
+            source: source.into(),
+        })
     }
 
     /// The collateral JSON format of dcap-qvl (`QuoteCollateralV3`, as its samples and its
@@ -71,7 +76,11 @@ impl Collateral {
     pub fn from_dcap_qvl_json(json: &[u8], source: impl Into<String>) -> Result<Self> {
         let c: dcap_qvl::QuoteCollateralV3 = serde_json::from_slice(json)
             .map_err(|e| Error::malformed("DCAP collateral JSON", e.to_string()))?;
-        Ok(Collateral { dcap: Some(c), amd_certs: Vec::new(), source: source.into() })
+        Ok(Collateral {
+            dcap: Some(c),
+            amd_certs: Vec::new(),
+            source: source.into(),
+        })
     }
 
     /// Add AMD certificates (VCEK or VLEK, and optionally ASK/ARK) from PEM text, for SNP
@@ -106,8 +115,12 @@ impl Collateral {
         let Some(c) = &self.dcap else { return Ok(None) };
         let mut items = Vec::new();
         for (name, json) in [("TCB info", &c.tcb_info), ("QE identity", &c.qe_identity)] {
-            let d: Dated = serde_json::from_str(json)
-                .map_err(|e| Error::verify(crate::Step::Collateral, format!("{name}: malformed JSON: {e}")))?;
+            let d: Dated = serde_json::from_str(json).map_err(|e| {
+                Error::verify(
+                    crate::Step::Collateral,
+                    format!("{name}: malformed JSON: {e}"),
+                )
+            })?;
             items.push(Item {
                 name: name.into(),
                 field: "nextUpdate",
@@ -116,11 +129,15 @@ impl Collateral {
             });
         }
         for (name, der) in [("root CA CRL", &c.root_ca_crl), ("PCK CRL", &c.pck_crl)] {
-            let (_, crl) = x509_parser::parse_x509_crl(der)
-                .map_err(|e| Error::verify(crate::Step::Collateral, format!("{name}: not a DER CRL: {e}")))?;
-            let next = crl
-                .next_update()
-                .ok_or_else(|| Error::verify(crate::Step::Collateral, format!("{name}: no nextUpdate")))?;
+            let (_, crl) = x509_parser::parse_x509_crl(der).map_err(|e| {
+                Error::verify(
+                    crate::Step::Collateral,
+                    format!("{name}: not a DER CRL: {e}"),
+                )
+            })?;
+            let next = crl.next_update().ok_or_else(|| {
+                Error::verify(crate::Step::Collateral, format!("{name}: no nextUpdate"))
+            })?;
             items.push(Item {
                 name: name.into(),
                 field: "nextUpdate",
@@ -176,19 +193,34 @@ struct Dated {
 fn rfc3339(s: &str, what: &str) -> Result<i64> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
-        .map_err(|e| Error::verify(crate::Step::Collateral, format!("{what}: bad date {s:?}: {e}")))
+        .map_err(|e| {
+            Error::verify(
+                crate::Step::Collateral,
+                format!("{what}: bad date {s:?}: {e}"),
+            )
+        })
 }
 
 /// Split a PCCS signed body `{"<key>": {…}, "signature": "<hex>"}` into the exact text of the
 /// inner object and the raw signature.
-pub(crate) fn split_signed_json(body: &[u8], key: &str, what: &'static str) -> Result<(String, Vec<u8>)> {
+pub(crate) fn split_signed_json(
+    body: &[u8],
+    key: &str,
+    what: &'static str,
+) -> Result<(String, Vec<u8>)> {
     let map: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
-        serde_json::from_slice(body).map_err(|e| Error::malformed(what, format!("not a JSON object: {e}")))?;
-    let inner = map.get(key).ok_or_else(|| Error::malformed(what, format!("no {key:?} object")))?;
-    let sig_raw = map.get("signature").ok_or_else(|| Error::malformed(what, "no \"signature\""))?;
-    let sig_hex: String =
-        serde_json::from_str(sig_raw.get()).map_err(|_| Error::malformed(what, "signature is not a string"))?;
-    let sig = hex::decode(sig_hex).map_err(|e| Error::malformed(what, format!("signature is not hex: {e}")))?;
+        serde_json::from_slice(body)
+            .map_err(|e| Error::malformed(what, format!("not a JSON object: {e}")))?;
+    let inner = map
+        .get(key)
+        .ok_or_else(|| Error::malformed(what, format!("no {key:?} object")))?;
+    let sig_raw = map
+        .get("signature")
+        .ok_or_else(|| Error::malformed(what, "no \"signature\""))?;
+    let sig_hex: String = serde_json::from_str(sig_raw.get())
+        .map_err(|_| Error::malformed(what, "signature is not a string"))?;
+    let sig = hex::decode(sig_hex)
+        .map_err(|e| Error::malformed(what, format!("signature is not hex: {e}")))?;
     Ok((inner.get().to_owned(), sig))
 }
 
@@ -215,11 +247,19 @@ pub struct Window {
 impl Window {
     /// The latest issue time: before it, some item is not yet valid.
     pub fn latest_issue(&self) -> i64 {
-        self.items.iter().map(|i| i.issued).max().unwrap_or(i64::MIN)
+        self.items
+            .iter()
+            .map(|i| i.issued)
+            .max()
+            .unwrap_or(i64::MIN)
     }
     /// The earliest expiry: after it, some item is stale.
     pub fn earliest_expiry(&self) -> i64 {
-        self.items.iter().map(|i| i.expires).min().unwrap_or(i64::MAX)
+        self.items
+            .iter()
+            .map(|i| i.expires)
+            .min()
+            .unwrap_or(i64::MAX)
     }
     /// Items expired at `t`.
     pub fn expired_at(&self, t: i64) -> Vec<&Item> {

@@ -20,8 +20,9 @@ pub const CERT_TYPE_PCK_CHAIN: u16 = 5;
 /// Certification data type 6: QE report certification data (TDX, quote v4+).
 pub const CERT_TYPE_QE_REPORT: u16 = 6;
 /// Intel's QE vendor id.
-pub const INTEL_QE_VENDOR_ID: [u8; 16] =
-    [0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07];
+pub const INTEL_QE_VENDOR_ID: [u8; 16] = [
+    0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07,
+];
 
 /// SGX attributes flag: the enclave is initialised.
 pub const SGX_FLAGS_INIT: u64 = 0x01;
@@ -226,7 +227,8 @@ pub(crate) fn pem_certificates(text: &[u8], what: &'static str) -> Result<Vec<Ve
     // Intel terminates the chain with a NUL byte; it is not part of the PEM text.
     let end = text.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     let trimmed = text.get(..end).unwrap_or_default();
-    let blocks = pem::parse_many(trimmed).map_err(|e| Error::malformed(what, format!("bad PEM: {e}")))?;
+    let blocks =
+        pem::parse_many(trimmed).map_err(|e| Error::malformed(what, format!("bad PEM: {e}")))?;
     if blocks.is_empty() {
         return Err(Error::malformed(what, "no PEM certificate found"));
     }
@@ -236,7 +238,10 @@ pub(crate) fn pem_certificates(text: &[u8], what: &'static str) -> Result<Vec<Ve
             if b.tag() == "CERTIFICATE" {
                 Ok(b.into_contents())
             } else {
-                Err(Error::malformed(what, format!("unexpected PEM block {:?}", b.tag())))
+                Err(Error::malformed(
+                    what,
+                    format!("unexpected PEM block {:?}", b.tag()),
+                ))
             }
         })
         .collect()
@@ -265,7 +270,13 @@ impl QeReportCertification {
         let auth_len = r.u16("qe_auth_data.size")? as usize;
         let qe_auth_data = r.take(auth_len, "qe_auth_data")?.to_vec();
         let pck = CertificationData::read(r)?;
-        Ok(QeReportCertification { qe_report, qe_report_raw, qe_report_signature, qe_auth_data, pck })
+        Ok(QeReportCertification {
+            qe_report,
+            qe_report_raw,
+            qe_report_signature,
+            qe_auth_data,
+            pck,
+        })
     }
 
     fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
@@ -296,7 +307,11 @@ impl SignatureData {
         let quote_signature = r.array("quote_signature")?;
         let attestation_key = r.array("attestation_key")?;
         let qe = QeReportCertification::read(r)?;
-        Ok(SignatureData { quote_signature, attestation_key, qe })
+        Ok(SignatureData {
+            quote_signature,
+            attestation_key,
+            qe,
+        })
     }
 
     /// Read the v4 layout (TDX): a type-6 certification data wrapping the QE report.
@@ -314,7 +329,11 @@ impl SignatureData {
         let mut inner = r.sub(len, "certification_data")?;
         let qe = QeReportCertification::read(&mut inner)?;
         inner.finish()?;
-        Ok(SignatureData { quote_signature, attestation_key, qe })
+        Ok(SignatureData {
+            quote_signature,
+            attestation_key,
+            qe,
+        })
     }
 
     pub(crate) fn encode_v3(&self, out: &mut Vec<u8>) -> Result<()> {
@@ -337,7 +356,10 @@ pub(crate) fn check_padding(what: &'static str, r: &mut Reader<'_>) -> Result<us
     let at = r.offset();
     let rest = r.rest();
     if rest.iter().any(|&b| b != 0) {
-        return Err(Error::malformed(what, format!("{} unexpected trailing bytes at offset {at}", rest.len())));
+        return Err(Error::malformed(
+            what,
+            format!("{} unexpected trailing bytes at offset {at}", rest.len()),
+        ));
     }
     Ok(rest.len())
 }
@@ -391,14 +413,28 @@ pub fn pck_info(leaf_der: &[u8]) -> Result<PckInfo> {
     let ca = match issuer.as_str() {
         "Intel SGX PCK Platform CA" => PckCa::Platform,
         "Intel SGX PCK Processor CA" => PckCa::Processor,
-        other => return Err(Error::malformed(WHAT, format!("issuer {other:?} is not an Intel PCK CA"))),
+        other => {
+            return Err(Error::malformed(
+                WHAT,
+                format!("issuer {other:?} is not an Intel PCK CA"),
+            ));
+        }
     };
     let ext = dcap_qvl::intel::parse_pck_extension(leaf_der)
         .map_err(|e| Error::malformed(WHAT, format!("SGX extension: {e:#}")))?;
-    Ok(PckInfo { fmspc: ext.fmspc, pce_id: ext.pce_id, cpu_svn: ext.cpu_svn, pce_svn: ext.pce_svn, ca })
+    Ok(PckInfo {
+        fmspc: ext.fmspc,
+        pce_id: ext.pce_id,
+        cpu_svn: ext.cpu_svn,
+        pce_svn: ext.pce_svn,
+        ca,
+    })
 }
 
 /// PEM text with LF line endings (as Intel's chains and most tools write it).
 pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
-    pem::encode_config(&pem::Pem::new(tag, der.to_vec()), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+    pem::encode_config(
+        &pem::Pem::new(tag, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }

@@ -44,12 +44,25 @@ pub(crate) fn appraise_sgx(
         let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
             .map_err(|e| coll(format!("{name}: not a DER CRL: {e}")))?;
         if crl.issuer().as_raw() != issuer.subject().as_raw() {
-            return Err(coll(format!("{name} is not issued by {:?}", pki::cert_name(issuer))));
+            return Err(coll(format!(
+                "{name} is not issued by {:?}",
+                pki::cert_name(issuer)
+            )));
         }
-        crl.verify_signature(issuer.public_key())
-            .map_err(|_| coll(format!("{name}: signature does not verify with {:?}", pki::cert_name(issuer))))?;
-        if crl.iter_revoked_certificates().any(|r| r.raw_serial() == subject.raw_serial()) {
-            return Err(coll(format!("{:?} is revoked by the {name}", pki::cert_name(subject))));
+        crl.verify_signature(issuer.public_key()).map_err(|_| {
+            coll(format!(
+                "{name}: signature does not verify with {:?}",
+                pki::cert_name(issuer)
+            ))
+        })?;
+        if crl
+            .iter_revoked_certificates()
+            .any(|r| r.raw_serial() == subject.raw_serial())
+        {
+            return Err(coll(format!(
+                "{:?} is revoked by the {name}",
+                pki::cert_name(subject)
+            )));
         }
     }
 
@@ -67,41 +80,87 @@ pub(crate) fn appraise_sgx(
                 expires: cert.validity().not_after.timestamp(),
             });
         }
-        let t = now.clamp(window.latest_issue(), window.earliest_expiry().max(window.latest_issue()));
-        pki::verify_chain(&chain, INTEL_SGX_ROOT_CA_DER, pki::at_unix(t), Step::Collateral, what)?;
-        let first = chain.first().ok_or_else(|| coll(format!("{what}: empty issuer chain")))?;
+        let t = now.clamp(
+            window.latest_issue(),
+            window.earliest_expiry().max(window.latest_issue()),
+        );
+        pki::verify_chain(
+            &chain,
+            INTEL_SGX_ROOT_CA_DER,
+            pki::at_unix(t),
+            Step::Collateral,
+            what,
+        )?;
+        let first = chain
+            .first()
+            .ok_or_else(|| coll(format!("{what}: empty issuer chain")))?;
         let signer = pki::parse_cert(first, "collateral signing certificate")?;
-        let point = pki::p256_point(signer.public_key()).ok_or_else(|| coll(format!("{what}: signing key is not P-256")))?;
-        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|e| coll(format!("{what}: {e}")))?;
-        let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|e| coll(format!("{what}: malformed signature: {e}")))?;
-        key.verify(json.as_bytes(), &sig).map_err(|_| coll(format!("{what}: signature does not verify")))
+        let point = pki::p256_point(signer.public_key())
+            .ok_or_else(|| coll(format!("{what}: signing key is not P-256")))?;
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+            .map_err(|e| coll(format!("{what}: {e}")))?;
+        let sig = p256::ecdsa::Signature::from_slice(sig)
+            .map_err(|e| coll(format!("{what}: malformed signature: {e}")))?;
+        key.verify(json.as_bytes(), &sig)
+            .map_err(|_| coll(format!("{what}: signature does not verify")))
     };
-    signed("TCB info", &c.tcb_info_issuer_chain, &c.tcb_info, &c.tcb_info_signature)?;
-    signed("QE identity", &c.qe_identity_issuer_chain, &c.qe_identity, &c.qe_identity_signature)?;
+    signed(
+        "TCB info",
+        &c.tcb_info_issuer_chain,
+        &c.tcb_info,
+        &c.tcb_info_signature,
+    )?;
+    signed(
+        "QE identity",
+        &c.qe_identity_issuer_chain,
+        &c.qe_identity,
+        &c.qe_identity_signature,
+    )?;
 
     // Platform TCB level.
-    let tcb: dcap_qvl::TcbInfo = serde_json::from_str(&c.tcb_info).map_err(|e| coll(format!("TCB info: {e}")))?;
+    let tcb: dcap_qvl::TcbInfo =
+        serde_json::from_str(&c.tcb_info).map_err(|e| coll(format!("TCB info: {e}")))?;
     if tcb.id != "SGX" || tcb.version < 2 {
-        return Err(coll(format!("TCB info id {:?} version {} is not SGX TCB info", tcb.id, tcb.version)));
+        return Err(coll(format!(
+            "TCB info id {:?} version {} is not SGX TCB info",
+            tcb.id, tcb.version
+        )));
     }
     let info = pck_info(leaf_der)?;
     if !tcb.fmspc.eq_ignore_ascii_case(&hex::encode(info.fmspc)) {
-        return Err(coll(format!("TCB info is for FMSPC {}, the platform's is {}", tcb.fmspc, hex::encode(info.fmspc))));
+        return Err(coll(format!(
+            "TCB info is for FMSPC {}, the platform's is {}",
+            tcb.fmspc,
+            hex::encode(info.fmspc)
+        )));
     }
     if !tcb.pce_id.eq_ignore_ascii_case(&hex::encode(&info.pce_id)) {
-        return Err(coll(format!("TCB info is for PCE id {}, the platform's is {}", tcb.pce_id, hex::encode(&info.pce_id))));
+        return Err(coll(format!(
+            "TCB info is for PCE id {}, the platform's is {}",
+            tcb.pce_id,
+            hex::encode(&info.pce_id)
+        )));
     }
     let mut level = None;
     for l in &tcb.tcb_levels {
-        if l.shortfalls(&info.cpu_svn, info.pce_svn, None).map_err(|e| coll(format!("TCB info: {e:#}")))?.is_empty() {
+        if l.shortfalls(&info.cpu_svn, info.pce_svn, None)
+            .map_err(|e| coll(format!("TCB info: {e:#}")))?
+            .is_empty()
+        {
             level = Some(l);
             break;
         }
     }
-    let level = level.ok_or_else(|| Error::verify(Step::Tcb, "the platform's CPU SVN / PCE SVN match no TCB level"))?;
+    let level = level.ok_or_else(|| {
+        Error::verify(
+            Step::Tcb,
+            "the platform's CPU SVN / PCE SVN match no TCB level",
+        )
+    })?;
 
     // QE identity.
-    let qe: dcap_qvl::QeIdentity = serde_json::from_str(&c.qe_identity).map_err(|e| coll(format!("QE identity: {e}")))?;
+    let qe: dcap_qvl::QeIdentity =
+        serde_json::from_str(&c.qe_identity).map_err(|e| coll(format!("QE identity: {e}")))?;
     if qe.id != "QE" {
         return Err(coll(format!("QE identity id {:?} is not \"QE\"", qe.id)));
     }
@@ -109,22 +168,40 @@ pub(crate) fn appraise_sgx(
     attrs[..8].copy_from_slice(&qe_report.attributes.flags.to_le_bytes());
     attrs[8..].copy_from_slice(&qe_report.attributes.xfrm.to_le_bytes());
     let misc_mask = u32::from_le_bytes(qe.miscselect_mask);
-    let attrs_ok = attrs.iter().zip(qe.attributes.iter()).zip(qe.attributes_mask.iter()).all(|((a, e), m)| a & m == e & m);
+    let attrs_ok = attrs
+        .iter()
+        .zip(qe.attributes.iter())
+        .zip(qe.attributes_mask.iter())
+        .all(|((a, e), m)| a & m == e & m);
     if qe_report.mr_signer != qe.mrsigner
         || qe_report.isv_prod_id != qe.isvprodid
         || qe_report.misc_select & misc_mask != u32::from_le_bytes(qe.miscselect) & misc_mask
         || !attrs_ok
     {
-        return Err(Error::verify(Step::QeReport, "the quoting enclave does not match Intel's QE identity"));
+        return Err(Error::verify(
+            Step::QeReport,
+            "the quoting enclave does not match Intel's QE identity",
+        ));
     }
     let qe_level = qe
         .tcb_levels
         .iter()
         .find(|l| qe_report.isv_svn >= l.tcb.isvsvn)
-        .ok_or_else(|| Error::verify(Step::Tcb, format!("QE ISVSVN {} is below every QE identity TCB level", qe_report.isv_svn)))?;
+        .ok_or_else(|| {
+            Error::verify(
+                Step::Tcb,
+                format!(
+                    "QE ISVSVN {} is below every QE identity TCB level",
+                    qe_report.isv_svn
+                ),
+            )
+        })?;
 
     let merged = dcap_qvl::TcbStatusWithAdvisory::new(level.tcb_status, level.advisory_ids.clone())
-        .merge(&dcap_qvl::TcbStatusWithAdvisory::new(qe_level.tcb_status, qe_level.advisory_ids.clone()));
+        .merge(&dcap_qvl::TcbStatusWithAdvisory::new(
+            qe_level.tcb_status,
+            qe_level.advisory_ids.clone(),
+        ));
     if merged.status == dcap_qvl::TcbStatus::Revoked {
         return Err(Error::verify(Step::Tcb, "TCB status is Revoked"));
     }

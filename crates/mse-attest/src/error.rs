@@ -137,14 +137,23 @@ impl Error {
     }
 
     pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> Self {
-        Error::Malformed { what, reason: reason.into() }
+        Error::Malformed {
+            what,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn verify(step: Step, reason: impl Into<String>) -> Self {
-        Error::Verification { step, reason: reason.into() }
+        Error::Verification {
+            step,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn crypto(what: &'static str, reason: impl std::fmt::Display) -> Self {
-        Error::Crypto { what, reason: reason.to_string() }
+        Error::Crypto {
+            what,
+            reason: reason.to_string(),
+        }
     }
 }

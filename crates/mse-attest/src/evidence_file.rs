@@ -2,8 +2,8 @@
 //! the RA-TLS certificate, the DCAP collateral the operator fetched, the signer public key and
 //! the arguments the enclave was started with. Layout: docs/attestation.md §evidence.json.
 
-use serde::{Deserialize, Serialize};
 use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 
 use crate::collateral::{Collateral, DcapParts};
 use crate::error::{Error, Result};
@@ -66,7 +66,8 @@ impl EvidenceFile {
         let mut out = Vec::new();
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-        self.serialize(&mut ser).map_err(|e| Error::Usage(format!("{WHAT}: {e}")))?;
+        self.serialize(&mut ser)
+            .map_err(|e| Error::Usage(format!("{WHAT}: {e}")))?;
         String::from_utf8(out).map_err(|e| Error::Usage(format!("{WHAT}: {e}")))
     }
 
@@ -99,9 +100,13 @@ impl EvidenceFile {
 }
 
 fn pem_crl(text: &str, field: &'static str) -> Result<Vec<u8>> {
-    let block = pem::parse(text).map_err(|e| Error::malformed(WHAT, format!("{field}: bad PEM: {e}")))?;
+    let block =
+        pem::parse(text).map_err(|e| Error::malformed(WHAT, format!("{field}: bad PEM: {e}")))?;
     if block.tag() != "X509 CRL" {
-        return Err(Error::malformed(WHAT, format!("{field}: PEM block {:?} is not an X509 CRL", block.tag())));
+        return Err(Error::malformed(
+            WHAT,
+            format!("{field}: PEM block {:?} is not an X509 CRL", block.tag()),
+        ));
     }
     Ok(block.into_contents())
 }
@@ -114,11 +119,15 @@ fn decode_body(b64: &str, field: &'static str) -> Result<Vec<u8>> {
     if raw.first() == Some(&b'{') {
         return Ok(raw);
     }
-    let unhex = hex::decode(raw.trim_ascii()).map_err(|_| Error::malformed(WHAT, format!("{field}: neither JSON nor hex-encoded JSON")))?;
+    let unhex = hex::decode(raw.trim_ascii()).map_err(|_| {
+        Error::malformed(WHAT, format!("{field}: neither JSON nor hex-encoded JSON"))
+    })?;
     if unhex.first() == Some(&b'{') {
         Ok(unhex)
     } else {
-        Err(Error::malformed(WHAT, format!("{field}: neither JSON nor hex-encoded JSON")))
+        Err(Error::malformed(
+            WHAT,
+            format!("{field}: neither JSON nor hex-encoded JSON"),
+        ))
     }
 }
-

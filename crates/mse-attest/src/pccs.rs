@@ -49,9 +49,15 @@ impl PccsClient {
     pub fn new(base: &str) -> Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(Error::Usage(format!("PCCS URL {base:?} must start with https:// or http://")));
+            return Err(Error::Usage(format!(
+                "PCCS URL {base:?} must start with https:// or http://"
+            )));
         }
-        Ok(PccsClient { base, cache_dir: None, timeout: Duration::from_secs(30) })
+        Ok(PccsClient {
+            base,
+            cache_dir: None,
+            timeout: Duration::from_secs(30),
+        })
     }
 
     /// Cache collateral in this directory (created if missing).
@@ -69,17 +75,31 @@ impl PccsClient {
     /// Collateral for an SGX or TDX quote (SNP and sim need none from a PCCS).
     pub fn collateral_for(&self, evidence: &RawEvidence, now: SystemTime) -> Result<Collateral> {
         let (tee, chain) = match evidence.kind {
-            TeeKind::Sgx | TeeKind::Sim => ("sgx", sgx::Quote::parse(&evidence.bytes)?.pck_chain()?),
+            TeeKind::Sgx | TeeKind::Sim => {
+                ("sgx", sgx::Quote::parse(&evidence.bytes)?.pck_chain()?)
+            }
             TeeKind::Tdx => ("tdx", tdx::Quote::parse(&evidence.bytes)?.pck_chain()?),
             TeeKind::SevSnp => return Ok(Collateral::none()),
         };
-        let leaf = chain.first().ok_or_else(|| Error::malformed("quote", "empty PCK chain"))?;
+        let leaf = chain
+            .first()
+            .ok_or_else(|| Error::malformed("quote", "empty PCK chain"))?;
         let info = dcap::pck_info(leaf)?;
         let fmspc = hex::encode(info.fmspc);
-        let key = hex::encode(Sha256::digest(format!("{}|{tee}|{fmspc}|{}", self.base, info.ca.as_str())));
-        let cache_file = self.cache_dir.as_ref().map(|d| d.join(format!("{key}.json")));
+        let key = hex::encode(Sha256::digest(format!(
+            "{}|{tee}|{fmspc}|{}",
+            self.base,
+            info.ca.as_str()
+        )));
+        let cache_file = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{key}.json")));
 
-        let cached = cache_file.as_ref().and_then(|f| std::fs::read(f).ok()).and_then(|b| Collateral::from_json(&b).ok());
+        let cached = cache_file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| Collateral::from_json(&b).ok());
         if let Some(c) = &cached {
             if let Ok(Some(w)) = c.window() {
                 let t = pki::unix(now);
@@ -114,17 +134,28 @@ impl PccsClient {
             let sgx = format!("{}/sgx/certification/v4", self.base);
             let teeb = format!("{}/{tee}/certification/v4", self.base);
             let root = self.get(&format!("{sgx}/rootcacrl")).await?;
-            let pck = self.get(&format!("{sgx}/pckcrl?ca={ca}&encoding=der")).await?;
+            let pck = self
+                .get(&format!("{sgx}/pckcrl?ca={ca}&encoding=der"))
+                .await?;
             let tcb = self.get(&format!("{teeb}/tcb?fmspc={fmspc}")).await?;
             let qe = self.get(&format!("{teeb}/qe/identity")).await?;
             let parts = DcapParts {
                 root_ca_crl_der: crl_body(&root.body)?,
                 pck_crl_der: crl_body(&pck.body)?,
-                pck_crl_issuer_chain_pem: header_chain(&pck.headers, &["SGX-PCK-CRL-Issuer-Chain"])?,
+                pck_crl_issuer_chain_pem: header_chain(
+                    &pck.headers,
+                    &["SGX-PCK-CRL-Issuer-Chain"],
+                )?,
                 tcb_info_body: tcb.body,
-                tcb_info_issuer_chain_pem: header_chain(&tcb.headers, &["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"])?,
+                tcb_info_issuer_chain_pem: header_chain(
+                    &tcb.headers,
+                    &["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"],
+                )?,
                 qe_identity_body: qe.body,
-                qe_identity_issuer_chain_pem: header_chain(&qe.headers, &["SGX-Enclave-Identity-Issuer-Chain"])?,
+                qe_identity_issuer_chain_pem: header_chain(
+                    &qe.headers,
+                    &["SGX-Enclave-Identity-Issuer-Chain"],
+                )?,
             };
             Collateral::from_dcap_parts(&parts, format!("PCCS {}", self.base))
         })
@@ -133,32 +164,50 @@ impl PccsClient {
     async fn get(&self, url: &str) -> Result<Response> {
         tokio::time::timeout(self.timeout, get(url))
             .await
-            .map_err(|_| Error::Pccs(format!("{url}: no answer within {}s", self.timeout.as_secs())))?
+            .map_err(|_| {
+                Error::Pccs(format!(
+                    "{url}: no answer within {}s",
+                    self.timeout.as_secs()
+                ))
+            })?
     }
 }
 
 async fn get(url: &str) -> Result<Response> {
-    let uri: http::Uri = url.parse().map_err(|e| Error::Pccs(format!("{url}: bad URL: {e}")))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| Error::Pccs(format!("{url}: bad URL: {e}")))?;
     let https = uri.scheme_str() == Some("https");
-    let host = uri.host().ok_or_else(|| Error::Pccs(format!("{url}: no host")))?.to_owned();
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::Pccs(format!("{url}: no host")))?
+        .to_owned();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
         .map_err(|e| Error::Pccs(format!("{url}: cannot connect: {e}")))?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let req = http::Request::get(path)
-        .header(http::header::HOST, uri.authority().map_or(host.clone(), |a| a.to_string()))
-        .header(http::header::USER_AGENT, concat!("mse-attest/", env!("CARGO_PKG_VERSION")))
+        .header(
+            http::header::HOST,
+            uri.authority().map_or(host.clone(), |a| a.to_string()),
+        )
+        .header(
+            http::header::USER_AGENT,
+            concat!("mse-attest/", env!("CARGO_PKG_VERSION")),
+        )
         .body(Empty::<Bytes>::new())
         .map_err(|e| Error::Pccs(format!("{url}: {e}")))?;
     if https {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Pccs(format!("TLS: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Pccs(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let name = rustls_pki_types::ServerName::try_from(host.clone())
             .map_err(|e| Error::Pccs(format!("{url}: bad server name: {e}")))?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -179,7 +228,10 @@ where
         .await
         .map_err(|e| Error::Pccs(format!("{url}: {e}")))?;
     let driver = tokio::spawn(conn);
-    let resp = sender.send_request(req).await.map_err(|e| Error::Pccs(format!("{url}: {e}")))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| Error::Pccs(format!("{url}: {e}")))?;
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
@@ -217,7 +269,9 @@ fn header_chain(h: &http::HeaderMap, names: &[&str]) -> Result<String> {
         .iter()
         .find_map(|n| h.get(*n))
         .ok_or_else(|| Error::Pccs(format!("missing header {}", names.join(" or "))))?;
-    let raw = v.to_str().map_err(|_| Error::Pccs(format!("header {} is not text", names.join("/"))))?;
+    let raw = v
+        .to_str()
+        .map_err(|_| Error::Pccs(format!("header {} is not text", names.join("/"))))?;
     percent_decode(raw)
 }
 
@@ -227,8 +281,13 @@ fn percent_decode(s: &str) -> Result<String> {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
-            let h = b.get(i + 1..i + 3).and_then(|x| std::str::from_utf8(x).ok()).and_then(|x| u8::from_str_radix(x, 16).ok());
-            let byte = h.ok_or_else(|| Error::Pccs("bad percent-encoding in an issuer chain header".into()))?;
+            let h = b
+                .get(i + 1..i + 3)
+                .and_then(|x| std::str::from_utf8(x).ok())
+                .and_then(|x| u8::from_str_radix(x, 16).ok());
+            let byte = h.ok_or_else(|| {
+                Error::Pccs("bad percent-encoding in an issuer chain header".into())
+            })?;
             out.push(byte);
             i += 3;
         } else {
@@ -245,7 +304,10 @@ mod tests {
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(percent_decode("-----BEGIN%20CERT%0A").unwrap(), "-----BEGIN CERT\n");
+        assert_eq!(
+            percent_decode("-----BEGIN%20CERT%0A").unwrap(),
+            "-----BEGIN CERT\n"
+        );
         assert!(percent_decode("%zz").is_err());
         assert!(percent_decode("%4").is_err());
     }

@@ -47,7 +47,9 @@ impl TcbStatus {
             TcbStatus::OutOfDate => "OutOfDate",
             TcbStatus::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
             TcbStatus::TdRelaunchAdvised => "TDRelaunchAdvised",
-            TcbStatus::TdRelaunchAdvisedConfigurationNeeded => "TDRelaunchAdvisedConfigurationNeeded",
+            TcbStatus::TdRelaunchAdvisedConfigurationNeeded => {
+                "TDRelaunchAdvisedConfigurationNeeded"
+            }
             TcbStatus::Revoked => "Revoked",
         }
     }
@@ -180,7 +182,11 @@ impl Policy {
 
     /// Accept only these TEE kinds (Sim still needs [`Policy::allow_simulation`]).
     pub fn only_tees(mut self, tees: &[TeeKind]) -> Self {
-        self.tees = tees.iter().copied().filter(|t| *t != TeeKind::Sim || self.sim_root.is_some()).collect();
+        self.tees = tees
+            .iter()
+            .copied()
+            .filter(|t| *t != TeeKind::Sim || self.sim_root.is_some())
+            .collect();
         self
     }
 

@@ -53,8 +53,12 @@ impl RaTlsCertificate {
     /// Parse a DER certificate. Never panics.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let cert = pki::parse_cert(der, WHAT)?;
-        let tls_public_key = pki::p256_point(cert.public_key())
-            .ok_or_else(|| Error::malformed(WHAT, "the public key is not an uncompressed ECDSA P-256 key"))?;
+        let tls_public_key = pki::p256_point(cert.public_key()).ok_or_else(|| {
+            Error::malformed(
+                WHAT,
+                "the public key is not an uncompressed ECDSA P-256 key",
+            )
+        })?;
 
         let mut evidence: Option<RawEvidence> = None;
         for ext in cert.extensions() {
@@ -68,7 +72,10 @@ impl RaTlsCertificate {
             if evidence.is_some() {
                 return Err(Error::malformed(WHAT, "more than one evidence extension"));
             }
-            evidence = Some(RawEvidence { kind, bytes: ext.value.to_vec() });
+            evidence = Some(RawEvidence {
+                kind,
+                bytes: ext.value.to_vec(),
+            });
         }
         let evidence = evidence.ok_or_else(|| {
             Error::malformed(
@@ -172,6 +179,8 @@ fn to_system_time(secs: i64) -> SystemTime {
     if secs >= 0 {
         UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
     } else {
-        UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs())).unwrap_or(UNIX_EPOCH)
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .unwrap_or(UNIX_EPOCH)
     }
 }

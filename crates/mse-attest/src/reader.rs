@@ -30,17 +30,24 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            Error::malformed(
-                self.what,
-                format!(
-                    "truncated: {field} needs {n} bytes at offset {}, only {} left",
-                    self.pos,
-                    self.remaining()
-                ),
-            )
-        })?;
-        let out = self.buf.get(self.pos..end).ok_or_else(|| Error::malformed(self.what, "internal bounds"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| {
+                Error::malformed(
+                    self.what,
+                    format!(
+                        "truncated: {field} needs {n} bytes at offset {}, only {} left",
+                        self.pos,
+                        self.remaining()
+                    ),
+                )
+            })?;
+        let out = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| Error::malformed(self.what, "internal bounds"))?;
         self.pos = end;
         Ok(out)
     }
@@ -75,7 +82,11 @@ impl<'a> Reader<'a> {
         if self.remaining() != 0 {
             return Err(Error::malformed(
                 self.what,
-                format!("{} unexpected trailing bytes at offset {}", self.remaining(), self.pos),
+                format!(
+                    "{} unexpected trailing bytes at offset {}",
+                    self.remaining(),
+                    self.pos
+                ),
             ));
         }
         Ok(())
@@ -92,7 +103,10 @@ mod tests {
         assert_eq!(r.u16("a").unwrap(), 1);
         assert_eq!(r.u32("b").unwrap(), 2);
         let e = r.u16("c").unwrap_err().to_string();
-        assert!(e.contains("thing") && e.contains("c needs 2 bytes at offset 6"), "{e}");
+        assert!(
+            e.contains("thing") && e.contains("c needs 2 bytes at offset 6"),
+            "{e}"
+        );
         assert_eq!(r.take(1, "d").unwrap(), &[9]);
         r.finish().unwrap();
     }

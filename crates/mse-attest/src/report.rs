@@ -96,9 +96,19 @@ impl VerifyReport {
                 let (found, signer, simulated) = unverified_facts(evidence);
                 VerifyReport {
                     ok: false,
-                    failure: Some(Failure { step: e.step(), reason: e.to_string() }),
+                    failure: Some(Failure {
+                        step: e.step(),
+                        reason: e.to_string(),
+                    }),
                     tee: evidence.kind,
-                    simulated: simulated || matches!(e, Error::Verification { step: Step::PolicySimulation, .. }),
+                    simulated: simulated
+                        || matches!(
+                            e,
+                            Error::Verification {
+                                step: Step::PolicySimulation,
+                                ..
+                            }
+                        ),
                     measurement_expected,
                     measurement_found: found,
                     signer,
@@ -125,17 +135,35 @@ impl VerifyReport {
             }
         }
         let line = |out: &mut String, k: &str, v: &str| out.push_str(&format!("  {k:<13}{v}\n"));
-        line(&mut out, "TEE:", &if self.simulated { format!("{} (SIMULATED, not a TEE)", self.tee) } else { self.tee.to_string() });
+        line(
+            &mut out,
+            "TEE:",
+            &if self.simulated {
+                format!("{} (SIMULATED, not a TEE)", self.tee)
+            } else {
+                self.tee.to_string()
+            },
+        );
         let found = self.measurement_found.as_deref().unwrap_or("-");
         let m = match (&self.measurement_expected, self.ok) {
-            (Some(e), _) if Some(e.as_str()) == self.measurement_found.as_deref() => format!("{found} (matches expected)"),
-            (Some(e), _) => format!("expected {e}\n  {:<13}found    {found}{}", "", if self.ok { "" } else { " (not verified)" }),
+            (Some(e), _) if Some(e.as_str()) == self.measurement_found.as_deref() => {
+                format!("{found} (matches expected)")
+            }
+            (Some(e), _) => format!(
+                "expected {e}\n  {:<13}found    {found}{}",
+                "",
+                if self.ok { "" } else { " (not verified)" }
+            ),
             (None, true) => format!("{found} (no expected value given)"),
             (None, false) => format!("{found} (not verified)"),
         };
         line(&mut out, "Measurement:", &m);
         line(&mut out, "Signer:", self.signer.as_deref().unwrap_or("-"));
-        line(&mut out, "TCB status:", self.tcb_status.as_deref().unwrap_or("-"));
+        line(
+            &mut out,
+            "TCB status:",
+            self.tcb_status.as_deref().unwrap_or("-"),
+        );
         line(&mut out, "Freshness:", &self.freshness.describe());
         if !self.warnings.is_empty() {
             out.push_str("  Warnings:\n");
@@ -148,7 +176,12 @@ impl VerifyReport {
 
     /// JSON for scripts.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"ok\":false,\"failure\":{{\"reason\":{:?}}}}}", e.to_string()))
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| {
+            format!(
+                "{{\"ok\":false,\"failure\":{{\"reason\":{:?}}}}}",
+                e.to_string()
+            )
+        })
     }
 }
 
@@ -158,11 +191,27 @@ fn unverified_facts(ev: &RawEvidence) -> (Option<String>, Option<String>, bool) 
         TeeKind::Sgx | TeeKind::Sim => match sgx::Quote::parse(&ev.bytes) {
             Ok(q) => {
                 let sim = q.header().user_data == crate::sim::QUOTE_USER_DATA;
-                (Some(hex::encode(q.mr_enclave())), Some(hex::encode(q.mr_signer())), sim)
+                (
+                    Some(hex::encode(q.mr_enclave())),
+                    Some(hex::encode(q.mr_signer())),
+                    sim,
+                )
             }
             Err(_) => (None, None, false),
         },
-        TeeKind::Tdx => (tdx::Quote::parse(&ev.bytes).ok().map(|q| hex::encode(q.measurement())), None, false),
-        TeeKind::SevSnp => (snp::Evidence::parse(&ev.bytes).ok().map(|e| hex::encode(e.report.measurement)), None, false),
+        TeeKind::Tdx => (
+            tdx::Quote::parse(&ev.bytes)
+                .ok()
+                .map(|q| hex::encode(q.measurement())),
+            None,
+            false,
+        ),
+        TeeKind::SevSnp => (
+            snp::Evidence::parse(&ev.bytes)
+                .ok()
+                .map(|e| hex::encode(e.report.measurement)),
+            None,
+            false,
+        ),
     }
 }

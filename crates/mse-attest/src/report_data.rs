@@ -31,7 +31,11 @@ pub fn ratls(tls_public_key_uncompressed: &[u8; 65], enclave_pk: &[u8; 32]) -> [
 ///
 /// The nonce is the last input, after two fixed-length fields, so the encoding is
 /// unambiguous for any nonce length.
-pub fn fresh(tls_public_key_uncompressed: &[u8; 65], enclave_pk: &[u8; 32], nonce: &[u8]) -> [u8; 64] {
+pub fn fresh(
+    tls_public_key_uncompressed: &[u8; 65],
+    enclave_pk: &[u8; 32],
+    nonce: &[u8],
+) -> [u8; 64] {
     let mut h = Sha512::new();
     h.update(FRESH_DOMAIN);
     h.update(tls_public_key_uncompressed);

@@ -35,15 +35,24 @@ impl Quote {
         let mut r = Reader::new(WHAT, b);
         let header = Header::read(&mut r)?;
         if header.version != 3 {
-            return Err(Error::malformed(WHAT, format!("version {}, expected 3", header.version)));
+            return Err(Error::malformed(
+                WHAT,
+                format!("version {}, expected 3", header.version),
+            ));
         }
         if header.tee_type != dcap::TEE_TYPE_SGX {
-            return Err(Error::malformed(WHAT, format!("TEE type {:#x} is not SGX", header.tee_type)));
+            return Err(Error::malformed(
+                WHAT,
+                format!("TEE type {:#x} is not SGX", header.tee_type),
+            ));
         }
         if header.attestation_key_type != dcap::ATT_KEY_TYPE_ECDSA_P256 {
             return Err(Error::malformed(
                 WHAT,
-                format!("attestation key type {}, expected 2 (ECDSA P-256)", header.attestation_key_type),
+                format!(
+                    "attestation key type {}, expected 2 (ECDSA P-256)",
+                    header.attestation_key_type
+                ),
             ));
         }
         let body = EnclaveReport::read(&mut r)?;
@@ -54,18 +63,29 @@ impl Quote {
         let end = r.offset();
         let padding = dcap::check_padding(WHAT, &mut r)?;
         let raw = b.get(..end).unwrap_or_default().to_vec();
-        Ok(Quote { header, body, signature, raw, padding })
+        Ok(Quote {
+            header,
+            body,
+            signature,
+            raw,
+            padding,
+        })
     }
 
     /// Assemble a quote from its parts (used by the simulation signer). The caller signs
     /// [`Quote::signed_bytes`] and sets the signature before encoding.
-    pub(crate) fn encode(header: &Header, body: &EnclaveReport, signature: &SignatureData) -> Result<Vec<u8>> {
+    pub(crate) fn encode(
+        header: &Header,
+        body: &EnclaveReport,
+        signature: &SignatureData,
+    ) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(SIGNED_LEN + 4096);
         header.encode(&mut out);
         body.encode(&mut out);
         let mut sig = Vec::with_capacity(4096);
         signature.encode_v3(&mut sig)?;
-        let len = u32::try_from(sig.len()).map_err(|_| Error::Usage("signature data too long".into()))?;
+        let len =
+            u32::try_from(sig.len()).map_err(|_| Error::Usage("signature data too long".into()))?;
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&sig);
         Ok(out)
@@ -132,14 +152,18 @@ pub fn mr_signer_from_rsa_pem(pem_text: &str) -> Result<[u8; 32]> {
     use x509_parser::prelude::FromDer;
     use x509_parser::public_key::PublicKey;
     const WHAT: &str = "signer public key";
-    let block = pem::parse(pem_text).map_err(|e| Error::malformed(WHAT, format!("bad PEM: {e}")))?;
+    let block =
+        pem::parse(pem_text).map_err(|e| Error::malformed(WHAT, format!("bad PEM: {e}")))?;
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(block.contents())
         .map_err(|e| Error::malformed(WHAT, format!("not a SubjectPublicKeyInfo: {e}")))?;
     let Ok(PublicKey::RSA(rsa)) = spki.parsed() else {
         return Err(Error::malformed(WHAT, "not an RSA key"));
     };
     let modulus = rsa.modulus;
-    let start = modulus.iter().position(|&b| b != 0).unwrap_or(modulus.len());
+    let start = modulus
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(modulus.len());
     let mut le: Vec<u8> = modulus.get(start..).unwrap_or_default().to_vec();
     le.reverse();
     Ok(Sha256::digest(&le).into())

@@ -23,13 +23,16 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rand_core::OsRng;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
 };
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::dcap::{self, Attributes, CertificationData, EnclaveReport, Header, QeReportCertification, SignatureData};
+use crate::dcap::{
+    self, Attributes, CertificationData, EnclaveReport, Header, QeReportCertification,
+    SignatureData,
+};
 use crate::error::{Error, Result};
 use crate::{pki, sgx};
 
@@ -43,7 +46,8 @@ pub const ORGANIZATION: &str = "mse simulation (no TEE)";
 pub const QUOTE_USER_DATA: [u8; 20] = *b"mse SIMULATION quote";
 /// QE authentication data (32 bytes, as Intel's QE uses).
 const QE_AUTH_DATA: [u8; 32] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    26, 27, 28, 29, 30, 31,
 ];
 /// How long a new root is valid.
 const ROOT_VALIDITY: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
@@ -66,18 +70,26 @@ impl SimRoot {
         let public_key = pki::p256_point(cert.public_key())
             .ok_or_else(|| Error::malformed(WHAT, "the key is not ECDSA P-256"))?;
         if !is_sim_name(&pki::cert_name(&cert)) {
-            return Err(Error::malformed(WHAT, format!("common name is not {ROOT_COMMON_NAME:?}")));
+            return Err(Error::malformed(
+                WHAT,
+                format!("common name is not {ROOT_COMMON_NAME:?}"),
+            ));
         }
         if !cert.is_ca() || cert.verify_signature(None).is_err() {
             return Err(Error::malformed(WHAT, "not a self-signed CA certificate"));
         }
-        Ok(SimRoot { der: der.to_vec(), public_key })
+        Ok(SimRoot {
+            der: der.to_vec(),
+            public_key,
+        })
     }
 
     /// Parse the first `CERTIFICATE` block of a PEM text.
     pub fn from_pem(pem_text: &str) -> Result<Self> {
         let certs = dcap::pem_certificates(pem_text.as_bytes(), "simulation root certificate")?;
-        let first = certs.first().ok_or_else(|| Error::malformed("simulation root certificate", "empty"))?;
+        let first = certs
+            .first()
+            .ok_or_else(|| Error::malformed("simulation root certificate", "empty"))?;
         Self::from_der(first)
     }
 
@@ -119,7 +131,10 @@ pub struct SimRootKey {
 
 impl std::fmt::Debug for SimRootKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimRootKey").field("root", &self.root).field("key", &"[redacted]").finish()
+        f.debug_struct("SimRootKey")
+            .field("root", &self.root)
+            .field("key", &"[redacted]")
+            .finish()
     }
 }
 
@@ -135,19 +150,28 @@ impl SimRootKey {
         params.not_before = to_offset(now.checked_sub(SKEW).unwrap_or(now))?;
         params.not_after = to_offset(now.checked_add(ROOT_VALIDITY).unwrap_or(now))?;
         params.serial_number = Some(random_serial());
-        let cert = params.self_signed(&kp).map_err(|e| Error::crypto("simulation root certificate", e))?;
+        let cert = params
+            .self_signed(&kp)
+            .map_err(|e| Error::crypto("simulation root certificate", e))?;
         let root = SimRoot::from_der(cert.der())?;
         Ok(SimRootKey { key, root })
     }
 
     /// Load a root from its PKCS#8 key PEM and certificate PEM; the two must match.
     pub fn from_pem(key_pem: &str, cert_pem: &str) -> Result<Self> {
-        let key = SigningKey::from_pkcs8_pem(key_pem)
-            .map_err(|e| Error::malformed("simulation root key", format!("not a PKCS#8 P-256 key: {e}")))?;
+        let key = SigningKey::from_pkcs8_pem(key_pem).map_err(|e| {
+            Error::malformed(
+                "simulation root key",
+                format!("not a PKCS#8 P-256 key: {e}"),
+            )
+        })?;
         let root = SimRoot::from_pem(cert_pem)?;
         let pk = VerifyingKey::from(&key).to_encoded_point(false);
         if pk.as_bytes() != root.public_key.as_slice() {
-            return Err(Error::malformed("simulation root", "the key does not match the certificate"));
+            return Err(Error::malformed(
+                "simulation root",
+                "the key does not match the certificate",
+            ));
         }
         Ok(SimRootKey { key, root })
     }
@@ -190,7 +214,10 @@ pub struct QuoteSigner {
 
 impl std::fmt::Debug for QuoteSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QuoteSigner").field("root", &self.root).field("keys", &"[redacted]").finish()
+        f.debug_struct("QuoteSigner")
+            .field("root", &self.root)
+            .field("keys", &"[redacted]")
+            .finish()
     }
 }
 
@@ -209,14 +236,18 @@ impl QuoteSigner {
         let mut params = CertificateParams::default();
         params.distinguished_name = sim_name(PCK_COMMON_NAME);
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
         params.not_before = to_offset(now.checked_sub(SKEW).unwrap_or(now))?;
         params.not_after = time::OffsetDateTime::from_unix_timestamp(root_not_after)
             .map_err(|e| Error::crypto("simulation PCK certificate", e))?;
         params.serial_number = Some(random_serial());
         params.use_authority_key_identifier_extension = true;
-        let pck_cert =
-            params.signed_by(&pck_kp, &issuer).map_err(|e| Error::crypto("simulation PCK certificate", e))?;
+        let pck_cert = params
+            .signed_by(&pck_kp, &issuer)
+            .map_err(|e| Error::crypto("simulation PCK certificate", e))?;
         drop(pck_kp);
 
         let attestation_key = SigningKey::random(&mut OsRng);
@@ -237,7 +268,10 @@ impl QuoteSigner {
             cpu_svn: [0; 16],
             misc_select: 0,
             isv_ext_prod_id: [0; 16],
-            attributes: Attributes { flags: dcap::SGX_FLAGS_INIT | dcap::SGX_FLAGS_MODE64BIT, xfrm: 0xe7 },
+            attributes: Attributes {
+                flags: dcap::SGX_FLAGS_INIT | dcap::SGX_FLAGS_MODE64BIT,
+                xfrm: 0xe7,
+            },
             mr_enclave: Sha256::digest(b"mse simulated quoting enclave").into(),
             mr_signer: root.root.mr_signer(),
             config_id: [0; 64],
@@ -268,7 +302,10 @@ impl QuoteSigner {
                     qe_report_raw,
                     qe_report_signature: qe_sig.to_bytes().into(),
                     qe_auth_data: QE_AUTH_DATA.to_vec(),
-                    pck: CertificationData { cert_type: dcap::CERT_TYPE_PCK_CHAIN, data: chain_pem.into_bytes() },
+                    pck: CertificationData {
+                        cert_type: dcap::CERT_TYPE_PCK_CHAIN,
+                        data: chain_pem.into_bytes(),
+                    },
                 },
             },
             header: Header {
@@ -325,7 +362,9 @@ fn sim_name(cn: &str) -> DistinguishedName {
 }
 
 fn rcgen_key(key: &SigningKey) -> Result<KeyPair> {
-    let der = key.to_pkcs8_der().map_err(|e| Error::crypto("simulation key", e))?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| Error::crypto("simulation key", e))?;
     KeyPair::try_from(der.as_bytes()).map_err(|e| Error::crypto("simulation key", e))
 }
 
@@ -338,5 +377,6 @@ fn random_serial() -> SerialNumber {
 }
 
 fn to_offset(t: SystemTime) -> Result<time::OffsetDateTime> {
-    time::OffsetDateTime::from_unix_timestamp(pki::unix(t)).map_err(|e| Error::crypto("certificate validity", e))
+    time::OffsetDateTime::from_unix_timestamp(pki::unix(t))
+        .map_err(|e| Error::crypto("certificate validity", e))
 }

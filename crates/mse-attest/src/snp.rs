@@ -84,12 +84,20 @@ impl TcbVersion {
     pub fn parts(self, generation: Generation) -> TcbParts {
         let b = self.0.to_le_bytes();
         match generation {
-            Generation::Milan | Generation::Genoa => {
-                TcbParts { fmc: None, bootloader: b[0], tee: b[1], snp: b[6], microcode: b[7] }
-            }
-            Generation::Turin => {
-                TcbParts { fmc: Some(b[0]), bootloader: b[1], tee: b[2], snp: b[3], microcode: b[7] }
-            }
+            Generation::Milan | Generation::Genoa => TcbParts {
+                fmc: None,
+                bootloader: b[0],
+                tee: b[1],
+                snp: b[6],
+                microcode: b[7],
+            },
+            Generation::Turin => TcbParts {
+                fmc: Some(b[0]),
+                bootloader: b[1],
+                tee: b[2],
+                snp: b[3],
+                microcode: b[7],
+            },
         }
     }
 }
@@ -179,7 +187,10 @@ impl Report {
         let mut r = Reader::new(WHAT, raw);
         let version = r.u32("version")?;
         if !(2..=5).contains(&version) {
-            return Err(Error::malformed(WHAT, format!("version {version} is not a known report version (2..5)")));
+            return Err(Error::malformed(
+                WHAT,
+                format!("version {version} is not a known report version (2..5)"),
+            ));
         }
         let guest_svn = r.u32("guest_svn")?;
         let policy = r.u64("policy")?;
@@ -200,8 +211,11 @@ impl Report {
         let report_id_ma = r.array("report_id_ma")?;
         let reported_tcb = TcbVersion(r.u64("reported_tcb")?);
         let cpuid = r.array::<3>("cpuid")?;
-        let (cpuid_fam_id, cpuid_mod_id, cpuid_step) =
-            if version >= 3 { (Some(cpuid[0]), Some(cpuid[1]), Some(cpuid[2])) } else { (None, None, None) };
+        let (cpuid_fam_id, cpuid_mod_id, cpuid_step) = if version >= 3 {
+            (Some(cpuid[0]), Some(cpuid[1]), Some(cpuid[2]))
+        } else {
+            (None, None, None)
+        };
         r.take(21, "reserved")?;
         let chip_id = r.array("chip_id")?;
         let committed_tcb = TcbVersion(r.u64("committed_tcb")?);
@@ -379,12 +393,19 @@ impl Evidence {
         let report = Report::read(&mut r)?;
         let rest = r.rest();
         let (certs, layout) = parse_cert_table(rest)?;
-        Ok(Evidence { report, certs, layout })
+        Ok(Evidence {
+            report,
+            certs,
+            layout,
+        })
     }
 
     /// The first certificate of a kind.
     pub fn cert(&self, kind: CertKind) -> Option<&[u8]> {
-        self.certs.iter().find(|c| c.kind == kind).map(|c| c.der.as_slice())
+        self.certs
+            .iter()
+            .find(|c| c.kind == kind)
+            .map(|c| c.der.as_slice())
     }
 }
 
@@ -404,7 +425,13 @@ pub fn parse_cert_table(b: &[u8]) -> Result<(Vec<TableCert>, CertTableLayout)> {
     if let Ok(c) = parse_ghcb(b) {
         return Ok((c, CertTableLayout::Ghcb));
     }
-    Err(Error::malformed(TABLE, format!("{} bytes after the report are not a certificate table in a known layout", b.len())))
+    Err(Error::malformed(
+        TABLE,
+        format!(
+            "{} bytes after the report are not a certificate table in a known layout",
+            b.len()
+        ),
+    ))
 }
 
 // A table never holds more than a handful of certificates; bounding the count keeps a hostile
@@ -420,9 +447,14 @@ fn parse_length_prefixed(b: &[u8]) -> Result<Vec<TableCert>> {
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         let len = r.u32("entry length")? as usize;
-        let der_len = len.checked_sub(16).ok_or_else(|| Error::malformed(TABLE, "entry shorter than its GUID"))?;
+        let der_len = len
+            .checked_sub(16)
+            .ok_or_else(|| Error::malformed(TABLE, "entry shorter than its GUID"))?;
         let kind = CertKind::from_guid(r.array("guid")?);
-        out.push(TableCert { kind, der: r.take(der_len, "certificate")?.to_vec() });
+        out.push(TableCert {
+            kind,
+            der: r.take(der_len, "certificate")?.to_vec(),
+        });
     }
     r.finish()?;
     Ok(out)
@@ -430,7 +462,8 @@ fn parse_length_prefixed(b: &[u8]) -> Result<Vec<TableCert>> {
 
 fn parse_serialized(b: &[u8]) -> Result<Vec<TableCert>> {
     let mut r = Reader::new(TABLE, b);
-    let count = usize::try_from(r.u64("count")?).map_err(|_| Error::malformed(TABLE, "bad count"))?;
+    let count =
+        usize::try_from(r.u64("count")?).map_err(|_| Error::malformed(TABLE, "bad count"))?;
     if count == 0 || count > MAX_CERTS {
         return Err(Error::malformed(TABLE, "bad count"));
     }
@@ -441,8 +474,12 @@ fn parse_serialized(b: &[u8]) -> Result<Vec<TableCert>> {
             return Err(Error::malformed(TABLE, "GUID length is not 16"));
         }
         let kind = CertKind::from_guid(r.array("guid")?);
-        let len = usize::try_from(r.u64("certificate length")?).map_err(|_| Error::malformed(TABLE, "bad length"))?;
-        out.push(TableCert { kind, der: r.take(len, "certificate")?.to_vec() });
+        let len = usize::try_from(r.u64("certificate length")?)
+            .map_err(|_| Error::malformed(TABLE, "bad length"))?;
+        out.push(TableCert {
+            kind,
+            der: r.take(len, "certificate")?.to_vec(),
+        });
     }
     r.finish()?;
     Ok(out)
@@ -464,12 +501,19 @@ fn parse_ghcb(b: &[u8]) -> Result<Vec<TableCert>> {
         if out.len() == MAX_CERTS {
             return Err(Error::malformed(TABLE, "too many entries"));
         }
-        let end = offset.checked_add(len).ok_or_else(|| Error::malformed(TABLE, "entry out of range"))?;
-        let der = b.get(offset..end).ok_or_else(|| Error::malformed(TABLE, "entry out of range"))?;
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| Error::malformed(TABLE, "entry out of range"))?;
+        let der = b
+            .get(offset..end)
+            .ok_or_else(|| Error::malformed(TABLE, "entry out of range"))?;
         if offset < r.offset() {
             return Err(Error::malformed(TABLE, "entry overlaps the table"));
         }
-        out.push(TableCert { kind: CertKind::from_guid(guid), der: der.to_vec() });
+        out.push(TableCert {
+            kind: CertKind::from_guid(guid),
+            der: der.to_vec(),
+        });
     }
     if out.is_empty() {
         return Err(Error::malformed(TABLE, "empty table"));
@@ -480,7 +524,8 @@ fn parse_ghcb(b: &[u8]) -> Result<Vec<TableCert>> {
 /// Encode certificates in the [`CertTableLayout::LengthPrefixed`] layout.
 pub fn encode_cert_table(certs: &[TableCert]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let count = u32::try_from(certs.len()).map_err(|_| Error::Usage("too many certificates".into()))?;
+    let count =
+        u32::try_from(certs.len()).map_err(|_| Error::Usage("too many certificates".into()))?;
     out.extend_from_slice(&count.to_le_bytes());
     for c in certs {
         let len = c

@@ -76,15 +76,29 @@ pub(crate) fn appraise(
     let (vek_kind, vek_cn) = match rep.signing_key() {
         SigningKey::Vcek => (CertKind::Vcek, "SEV-VCEK"),
         SigningKey::Vlek => (CertKind::Vlek, "SEV-VLEK"),
-        SigningKey::None => return Err(Error::verify(Step::ReportSignature, "the report is not signed (SIGNING_KEY = none)")),
+        SigningKey::None => {
+            return Err(Error::verify(
+                Step::ReportSignature,
+                "the report is not signed (SIGNING_KEY = none)",
+            ));
+        }
         SigningKey::Reserved(v) => {
-            return Err(Error::verify(Step::ReportSignature, format!("unknown SIGNING_KEY value {v}")));
+            return Err(Error::verify(
+                Step::ReportSignature,
+                format!("unknown SIGNING_KEY value {v}"),
+            ));
         }
     };
     let from_collateral = |cn: &str| -> Option<Vec<u8>> {
-        collateral.amd_certs.iter().find(|d| {
-            pki::parse_cert(d, "AMD certificate").map(|c| pki::cert_name(&c) == cn).unwrap_or(false)
-        }).cloned()
+        collateral
+            .amd_certs
+            .iter()
+            .find(|d| {
+                pki::parse_cert(d, "AMD certificate")
+                    .map(|c| pki::cert_name(&c) == cn)
+                    .unwrap_or(false)
+            })
+            .cloned()
     };
     let vek_der = ev
         .cert(vek_kind)
@@ -103,8 +117,11 @@ pub(crate) fn appraise(
         .and_then(|c| c.as_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let generation = generation_of(&issuer_cn)
-        .ok_or_else(|| chain_err(format!("{vek_cn} is issued by {issuer_cn:?}, not an AMD SEV signing key")))?;
+    let generation = generation_of(&issuer_cn).ok_or_else(|| {
+        chain_err(format!(
+            "{vek_cn} is issued by {issuer_cn:?}, not an AMD SEV signing key"
+        ))
+    })?;
     if let Some(hint) = rep.generation_hint() {
         if hint != generation {
             return Err(chain_err(format!(
@@ -120,22 +137,36 @@ pub(crate) fn appraise(
     let ark_der = ark.to_der().map_err(|e| chain_err(e.to_string()))?;
     if let Some(given) = ev.cert(CertKind::Ark) {
         if given != ark_der.as_slice() {
-            return Err(chain_err(format!("the ARK in the evidence is not AMD's pinned ARK-{}", generation.name())));
+            return Err(chain_err(format!(
+                "the ARK in the evidence is not AMD's pinned ARK-{}",
+                generation.name()
+            )));
         }
     }
     // ASK (VCEK) or ASVK (VLEK): given, else AMD's.
     let ask_der = match (ev.cert(CertKind::Ask).map(<[u8]>::to_vec), vek_kind) {
         (Some(d), _) => d,
-        (None, CertKind::Vlek) => from_collateral(&format!("SEV-VLEK-{}", generation.name())).unwrap_or_else(|| asvk(generation).to_vec()),
-        (None, _) => from_collateral(&format!("SEV-{}", generation.name()))
-            .map_or_else(|| builtin_ask.to_der().map_err(|e| chain_err(e.to_string())), Ok)?,
+        (None, CertKind::Vlek) => from_collateral(&format!("SEV-VLEK-{}", generation.name()))
+            .unwrap_or_else(|| asvk(generation).to_vec()),
+        (None, _) => from_collateral(&format!("SEV-{}", generation.name())).map_or_else(
+            || builtin_ask.to_der().map_err(|e| chain_err(e.to_string())),
+            Ok,
+        )?,
     };
     let chain = Chain {
-        ca: ca::Chain { ark: ark.clone(), ask: sev_cert(&ask_der, "ASK")? },
+        ca: ca::Chain {
+            ark: ark.clone(),
+            ask: sev_cert(&ask_der, "ASK")?,
+        },
         vek: sev_cert(&vek_der, vek_cn)?,
     };
     (&chain).verify().map_err(|e| chain_err(format!("{e}")))?;
-    pki::check_validity(&[vek_der.as_slice(), ask_der.as_slice(), ark_der.as_slice()], now, Step::AmdChain, "AMD certificate chain")?;
+    pki::check_validity(
+        &[vek_der.as_slice(), ask_der.as_slice(), ark_der.as_slice()],
+        now,
+        Step::AmdChain,
+        "AMD certificate chain",
+    )?;
 
     // The VCEK is derived for one TCB on one chip: they must be the report's.
     let tcb = rep.reported_tcb.parts(generation);
@@ -147,11 +178,19 @@ pub(crate) fn appraise(
             .and_then(|e| <u8 as der::Decode>::from_der(e.value).ok())
     };
     if vek_kind == CertKind::Vcek {
-        let hwid = vek_x509.extensions().iter().find(|e| e.oid.to_id_string() == OID_HWID).map(|e| e.value);
+        let hwid = vek_x509
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == OID_HWID)
+            .map(|e| e.value);
         if rep.chip_id == [0u8; 64] {
-            a.warnings.push("CHIP_ID is masked in the report: not compared with the VCEK".into());
+            a.warnings
+                .push("CHIP_ID is masked in the report: not compared with the VCEK".into());
         } else if hwid != Some(rep.chip_id.as_slice()) {
-            return Err(Error::verify(Step::Tcb, "the VCEK belongs to another chip (hwID ≠ the report's CHIP_ID)"));
+            return Err(Error::verify(
+                Step::Tcb,
+                "the VCEK belongs to another chip (hwID ≠ the report's CHIP_ID)",
+            ));
         }
     }
 
@@ -169,19 +208,33 @@ pub(crate) fn appraise(
             Some(v) => {
                 return Err(Error::verify(
                     Step::Tcb,
-                    format!("{vek_cn} is for {name} SPL {v} but the report's REPORTED_TCB says {want}"),
+                    format!(
+                        "{vek_cn} is for {name} SPL {v} but the report's REPORTED_TCB says {want}"
+                    ),
                 ));
             }
             None if vek_kind == CertKind::Vlek && oid == OID_FMC_SPL => {}
-            None => return Err(Error::verify(Step::Tcb, format!("{vek_cn} lacks the {name} SPL extension"))),
+            None => {
+                return Err(Error::verify(
+                    Step::Tcb,
+                    format!("{vek_cn} lacks the {name} SPL extension"),
+                ));
+            }
         }
     }
     // Report signature: ECDSA P-384 / SHA-384 over bytes 0..0x2A0 as received.
     if rep.signature_algo != 1 {
-        return Err(Error::verify(Step::ReportSignature, format!("signature algorithm {} is not ECDSA P-384", rep.signature_algo)));
+        return Err(Error::verify(
+            Step::ReportSignature,
+            format!(
+                "signature algorithm {} is not ECDSA P-384",
+                rep.signature_algo
+            ),
+        ));
     }
-    let vek_pk = p384::ecdsa::VerifyingKey::from_sec1_bytes(&vek_x509.public_key().subject_public_key.data)
-        .map_err(|e| chain_err(format!("{vek_cn} key is not P-384: {e}")))?;
+    let vek_pk =
+        p384::ecdsa::VerifyingKey::from_sec1_bytes(&vek_x509.public_key().subject_public_key.data)
+            .map_err(|e| chain_err(format!("{vek_cn} key is not P-384: {e}")))?;
     let mut r_be: Vec<u8> = rep.signature_r.get(..48).unwrap_or_default().to_vec();
     let mut s_be: Vec<u8> = rep.signature_s.get(..48).unwrap_or_default().to_vec();
     r_be.reverse();
@@ -191,9 +244,12 @@ pub(crate) fn appraise(
         p384::FieldBytes::clone_from_slice(&s_be),
     )
     .map_err(|e| Error::verify(Step::ReportSignature, format!("malformed signature: {e}")))?;
-    vek_pk
-        .verify(rep.signed_bytes(), &sig)
-        .map_err(|_| Error::verify(Step::ReportSignature, format!("the report is not signed by the {vek_cn} key")))?;
+    vek_pk.verify(rep.signed_bytes(), &sig).map_err(|_| {
+        Error::verify(
+            Step::ReportSignature,
+            format!("the report is not signed by the {vek_cn} key"),
+        )
+    })?;
 
     if rep.debug() && !policy.allow_debug {
         return Err(Error::verify(
@@ -202,16 +258,27 @@ pub(crate) fn appraise(
         ));
     }
     if let Some(min) = policy.min_snp_tcb {
-        let low = [("boot loader", tcb.bootloader, min.bootloader), ("TEE", tcb.tee, min.tee), ("SNP", tcb.snp, min.snp), ("microcode", tcb.microcode, min.microcode)]
-            .into_iter()
-            .find(|(_, have, want)| have < want);
+        let low = [
+            ("boot loader", tcb.bootloader, min.bootloader),
+            ("TEE", tcb.tee, min.tee),
+            ("SNP", tcb.snp, min.snp),
+            ("microcode", tcb.microcode, min.microcode),
+        ]
+        .into_iter()
+        .find(|(_, have, want)| have < want);
         if let Some((name, have, want)) = low {
-            return Err(Error::verify(Step::PolicyMinimumSvn, format!("{name} SPL {have} is below the minimum {want}")));
+            return Err(Error::verify(
+                Step::PolicyMinimumSvn,
+                format!("{name} SPL {have} is below the minimum {want}"),
+            ));
         }
     }
     if let Some(min) = policy.min_snp_guest_svn {
         if rep.guest_svn < min {
-            return Err(Error::verify(Step::PolicyMinimumSvn, format!("guest SVN {} is below the minimum {min}", rep.guest_svn)));
+            return Err(Error::verify(
+                Step::PolicyMinimumSvn,
+                format!("guest SVN {} is below the minimum {min}", rep.guest_svn),
+            ));
         }
     }
 
@@ -230,8 +297,8 @@ pub(crate) fn appraise(
         tcb.microcode
     );
     if a.debug {
-        a.warnings.push("debuggable guest accepted by policy: the host can read its memory".into());
+        a.warnings
+            .push("debuggable guest accepted by policy: the host can read its memory".into());
     }
     Ok(a)
 }
-

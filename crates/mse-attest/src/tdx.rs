@@ -72,7 +72,12 @@ impl TdReport {
             mr_config_id: r.array("mr_config_id")?,
             mr_owner: r.array("mr_owner")?,
             mr_owner_config: r.array("mr_owner_config")?,
-            rtmr: [r.array("rtmr0")?, r.array("rtmr1")?, r.array("rtmr2")?, r.array("rtmr3")?],
+            rtmr: [
+                r.array("rtmr0")?,
+                r.array("rtmr1")?,
+                r.array("rtmr2")?,
+                r.array("rtmr3")?,
+            ],
             report_data: r.array("report_data")?,
             tee_tcb_svn2: None,
             mr_service_td: None,
@@ -83,7 +88,10 @@ impl TdReport {
             rep.mr_service_td = Some(r.array("mr_service_td")?);
         }
         if len == TD_REPORT15_EX_LEN {
-            rep.ex = Some(r.take(TD_REPORT15_EX_LEN - TD_REPORT15_LEN, "td15ex fields")?.to_vec());
+            rep.ex = Some(
+                r.take(TD_REPORT15_EX_LEN - TD_REPORT15_LEN, "td15ex fields")?
+                    .to_vec(),
+            );
         }
         Ok(rep)
     }
@@ -111,12 +119,18 @@ impl Quote {
         let mut r = Reader::new(WHAT, b);
         let header = Header::read(&mut r)?;
         if header.tee_type != dcap::TEE_TYPE_TDX {
-            return Err(Error::malformed(WHAT, format!("TEE type {:#x} is not TDX", header.tee_type)));
+            return Err(Error::malformed(
+                WHAT,
+                format!("TEE type {:#x} is not TDX", header.tee_type),
+            ));
         }
         if header.attestation_key_type != dcap::ATT_KEY_TYPE_ECDSA_P256 {
             return Err(Error::malformed(
                 WHAT,
-                format!("attestation key type {}, expected 2 (ECDSA P-256)", header.attestation_key_type),
+                format!(
+                    "attestation key type {}, expected 2 (ECDSA P-256)",
+                    header.attestation_key_type
+                ),
             ));
         }
         let report = match header.version {
@@ -128,17 +142,30 @@ impl Quote {
                     2 => TD_REPORT10_LEN,
                     3 => TD_REPORT15_LEN,
                     4 => TD_REPORT15_EX_LEN,
-                    t => return Err(Error::malformed(WHAT, format!("v5 body type {t} is not a TD report"))),
+                    t => {
+                        return Err(Error::malformed(
+                            WHAT,
+                            format!("v5 body type {t} is not a TD report"),
+                        ));
+                    }
                 };
                 if size != expected {
-                    return Err(Error::malformed(WHAT, format!("v5 body type {body_type} with size {size}, expected {expected}")));
+                    return Err(Error::malformed(
+                        WHAT,
+                        format!("v5 body type {body_type} with size {size}, expected {expected}"),
+                    ));
                 }
                 let mut body = r.sub(size, "td_report")?;
                 let rep = TdReport::read(&mut body, size)?;
                 body.finish()?;
                 rep
             }
-            v => return Err(Error::malformed(WHAT, format!("version {v}, expected 4 or 5"))),
+            v => {
+                return Err(Error::malformed(
+                    WHAT,
+                    format!("version {v}, expected 4 or 5"),
+                ));
+            }
         };
         let signed_len = r.offset();
         let sig_len = r.u32("signature_data_len")? as usize;
@@ -148,7 +175,14 @@ impl Quote {
         let end = r.offset();
         let padding = dcap::check_padding(WHAT, &mut r)?;
         let raw = b.get(..end).unwrap_or_default().to_vec();
-        Ok(Quote { header, report, signature, signed_len, raw, padding })
+        Ok(Quote {
+            header,
+            report,
+            signature,
+            signed_len,
+            raw,
+            padding,
+        })
     }
 
     /// The header.

@@ -152,8 +152,7 @@ pub struct Svn {
 }
 
 /// The warning every simulated appraisal carries.
-pub const SIMULATED_WARNING: &str =
-    "SIMULATED: this evidence comes from an mse simulation, not a TEE. Nothing protects the code, keys or data from the machine's operator.";
+pub const SIMULATED_WARNING: &str = "SIMULATED: this evidence comes from an mse simulation, not a TEE. Nothing protects the code, keys or data from the machine's operator.";
 
 fn hex_ser<S: Serializer>(v: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(v))
@@ -192,7 +191,10 @@ pub fn verify_at(
         }
         None => {
             a.binding = Binding::NotChecked;
-            a.warnings.push("report data not checked: nothing ties this evidence to a TLS key or a nonce".into());
+            a.warnings.push(
+                "report data not checked: nothing ties this evidence to a TLS key or a nonce"
+                    .into(),
+            );
         }
     }
     identity(&a, policy, expected)?;
@@ -219,9 +221,15 @@ pub fn verify_certificate_at(
             format!("expired on {}", pki::fmt_unix(na))
         };
         if policy.certificate_expiry_is_warning {
-            cert_warnings.push(format!("RA-TLS certificate {msg} (accepted by the {} policy)", policy.name));
+            cert_warnings.push(format!(
+                "RA-TLS certificate {msg} (accepted by the {} policy)",
+                policy.name
+            ));
         } else {
-            return Err(Error::verify(Step::Certificate, format!("the certificate is {msg}")));
+            return Err(Error::verify(
+                Step::Certificate,
+                format!("the certificate is {msg}"),
+            ));
         }
     }
     let mut a = appraise(cert.evidence(), collateral, policy, now)?;
@@ -239,13 +247,19 @@ pub fn verify_certificate_at(
             ),
         ));
     }
-    let second: [u8; 32] = second.try_into().map_err(|_| Error::verify(Step::ReportDataBinding, "short report data"))?;
+    let second: [u8; 32] = second
+        .try_into()
+        .map_err(|_| Error::verify(Step::ReportDataBinding, "short report data"))?;
     let legacy = bool::from(second.ct_eq(&report_data::LEGACY_ZERO_ENCLAVE_KEY));
     if let Some(k) = &expected.enclave_key {
         if !bool::from(second.ct_eq(k)) {
             return Err(Error::verify(
                 Step::ReportDataBinding,
-                format!("the enclave key in report data is {}, expected {}", hex::encode(second), hex::encode(k)),
+                format!(
+                    "the enclave key in report data is {}, expected {}",
+                    hex::encode(second),
+                    hex::encode(k)
+                ),
             ));
         }
     } else if legacy {
@@ -258,10 +272,15 @@ pub fn verify_certificate_at(
         a.warnings.push("report data has no enclave key (all-zero second half, mse-lib-sgx < 2.1): sealing to this enclave is impossible".into());
     }
     a.enclave_key = (!legacy).then_some(second);
-    a.binding = Binding::Certificate { legacy_zero_enclave_key: legacy };
+    a.binding = Binding::Certificate {
+        legacy_zero_enclave_key: legacy,
+    };
     if let Some(rd) = &expected.report_data {
         if !bool::from(a.report_data.as_slice().ct_eq(rd.as_slice())) {
-            return Err(Error::verify(Step::ReportDataBinding, "report data is not the expected value"));
+            return Err(Error::verify(
+                Step::ReportDataBinding,
+                "report data is not the expected value",
+            ));
         }
     }
     identity(&a, policy, expected)?;
@@ -297,10 +316,16 @@ fn identity(a: &Appraisal, policy: &Policy, expected: &Expected) -> Result<()> {
             ));
         }
     }
-    if !policy.measurements.is_empty() && !policy.measurements.iter().any(|m| measurement_matches(m)) {
+    if !policy.measurements.is_empty()
+        && !policy.measurements.iter().any(|m| measurement_matches(m))
+    {
         return Err(Error::verify(
             Step::Measurement,
-            format!("found {}, which is not among the {} measurement(s) the policy accepts", hex::encode(&a.measurement), policy.measurements.len()),
+            format!(
+                "found {}, which is not among the {} measurement(s) the policy accepts",
+                hex::encode(&a.measurement),
+                policy.measurements.len()
+            ),
         ));
     }
     let signer = a.signer.as_ref().map(|s| s.as_slice());
@@ -308,20 +333,32 @@ fn identity(a: &Appraisal, policy: &Policy, expected: &Expected) -> Result<()> {
         if signer != Some(want.as_slice()) {
             return Err(Error::verify(
                 Step::Signer,
-                format!("expected MRSIGNER {}, found {}", hex::encode(want), signer.map_or("none".into(), hex::encode)),
+                format!(
+                    "expected MRSIGNER {}, found {}",
+                    hex::encode(want),
+                    signer.map_or("none".into(), hex::encode)
+                ),
             ));
         }
     }
     if !policy.signers.is_empty() && !policy.signers.iter().any(|s| Some(s.as_slice()) == signer) {
         return Err(Error::verify(
             Step::Signer,
-            format!("signer {} is not among those the policy accepts", signer.map_or("none".into(), hex::encode)),
+            format!(
+                "signer {} is not among those the policy accepts",
+                signer.map_or("none".into(), hex::encode)
+            ),
         ));
     }
     Ok(())
 }
 
-fn appraise(ev: &RawEvidence, collateral: &Collateral, policy: &Policy, now: SystemTime) -> Result<Appraisal> {
+fn appraise(
+    ev: &RawEvidence,
+    collateral: &Collateral,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Appraisal> {
     match ev.kind {
         TeeKind::Sgx | TeeKind::Sim => appraise_sgx(&ev.bytes, collateral, policy, now),
         TeeKind::Tdx => appraise_tdx(&ev.bytes, collateral, policy, now),
@@ -353,13 +390,18 @@ fn require_tee(policy: &Policy, tee: TeeKind) -> Result<()> {
     if policy.tees.contains(&tee) {
         Ok(())
     } else {
-        Err(Error::verify(Step::PolicyTee, format!("{tee} evidence is not accepted by this policy")))
+        Err(Error::verify(
+            Step::PolicyTee,
+            format!("{tee} evidence is not accepted by this policy"),
+        ))
     }
 }
 
 /// Decide whether a DCAP chain is Intel's or a trusted simulation root; the error says why not.
 fn classify_root(chain: &[Vec<u8>], policy: &Policy) -> Result<bool> {
-    let root = chain.last().ok_or_else(|| Error::verify(Step::PckChain, "empty PCK certificate chain"))?;
+    let root = chain
+        .last()
+        .ok_or_else(|| Error::verify(Step::PckChain, "empty PCK certificate chain"))?;
     if root.as_slice() == INTEL_SGX_ROOT_CA_DER {
         return Ok(false);
     }
@@ -368,7 +410,9 @@ fn classify_root(chain: &[Vec<u8>], policy: &Policy) -> Result<bool> {
             return Ok(true);
         }
     }
-    let name = pki::parse_cert(root, "root certificate").map(|c| pki::cert_name(&c)).unwrap_or_default();
+    let name = pki::parse_cert(root, "root certificate")
+        .map(|c| pki::cert_name(&c))
+        .unwrap_or_default();
     if sim::is_sim_name(&name) {
         return Err(Error::verify(
             Step::PolicySimulation,
@@ -385,18 +429,30 @@ fn classify_root(chain: &[Vec<u8>], policy: &Policy) -> Result<bool> {
 }
 
 /// Steps 2–5, common to real and simulated DCAP quotes.
-fn dcap_signatures(sig: &dcap::SignatureData, signed: &[u8], chain: &[Vec<u8>], anchor: &[u8], now: SystemTime) -> Result<()> {
+fn dcap_signatures(
+    sig: &dcap::SignatureData,
+    signed: &[u8],
+    chain: &[Vec<u8>],
+    anchor: &[u8],
+    now: SystemTime,
+) -> Result<()> {
     pki::verify_chain(chain, anchor, now, Step::PckChain, "PCK certificate chain")?;
-    let leaf_der = chain.first().ok_or_else(|| Error::verify(Step::PckChain, "empty chain"))?;
-    let leaf = pki::parse_cert(leaf_der, "PCK certificate").map_err(|e| Error::verify(Step::PckChain, e.to_string()))?;
-    let pck_point =
-        pki::p256_point(leaf.public_key()).ok_or_else(|| Error::verify(Step::PckChain, "the PCK key is not ECDSA P-256"))?;
+    let leaf_der = chain
+        .first()
+        .ok_or_else(|| Error::verify(Step::PckChain, "empty chain"))?;
+    let leaf = pki::parse_cert(leaf_der, "PCK certificate")
+        .map_err(|e| Error::verify(Step::PckChain, e.to_string()))?;
+    let pck_point = pki::p256_point(leaf.public_key())
+        .ok_or_else(|| Error::verify(Step::PckChain, "the PCK key is not ECDSA P-256"))?;
     let pck = p256::ecdsa::VerifyingKey::from_sec1_bytes(&pck_point)
         .map_err(|e| Error::verify(Step::PckChain, format!("bad PCK key: {e}")))?;
     let qe_sig = p256::ecdsa::Signature::from_slice(&sig.qe.qe_report_signature)
         .map_err(|e| Error::verify(Step::QeReportSignature, format!("malformed signature: {e}")))?;
     pck.verify(&sig.qe.qe_report_raw, &qe_sig).map_err(|_| {
-        Error::verify(Step::QeReportSignature, "the QE report is not signed by the PCK certificate's key")
+        Error::verify(
+            Step::QeReportSignature,
+            "the QE report is not signed by the PCK certificate's key",
+        )
     })?;
 
     let mut h = Sha256::new();
@@ -410,20 +466,39 @@ fn dcap_signatures(sig: &dcap::SignatureData, signed: &[u8], chain: &[Vec<u8>], 
         ));
     }
 
-    let ak = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sig.attestation_key_sec1())
-        .map_err(|e| Error::verify(Step::QuoteSignature, format!("the attestation key is not a P-256 point: {e}")))?;
+    let ak =
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&sig.attestation_key_sec1()).map_err(|e| {
+            Error::verify(
+                Step::QuoteSignature,
+                format!("the attestation key is not a P-256 point: {e}"),
+            )
+        })?;
     let qsig = p256::ecdsa::Signature::from_slice(&sig.quote_signature)
         .map_err(|e| Error::verify(Step::QuoteSignature, format!("malformed signature: {e}")))?;
     ak.verify(signed, &qsig).map_err(|_| {
-        Error::verify(Step::QuoteSignature, "the quote (header and report body) is not signed by the attestation key")
+        Error::verify(
+            Step::QuoteSignature,
+            "the quote (header and report body) is not signed by the attestation key",
+        )
     })
 }
 
-fn appraise_sgx(bytes: &[u8], collateral: &Collateral, policy: &Policy, now: SystemTime) -> Result<Appraisal> {
+fn appraise_sgx(
+    bytes: &[u8],
+    collateral: &Collateral,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Appraisal> {
     let q = sgx::Quote::parse(bytes)?;
-    let chain = q.pck_chain().map_err(|e| Error::verify(Step::PckChain, e.to_string()))?;
+    let chain = q
+        .pck_chain()
+        .map_err(|e| Error::verify(Step::PckChain, e.to_string()))?;
     let simulated = classify_root(&chain, policy)?;
-    let tee = if simulated { TeeKind::Sim } else { TeeKind::Sgx };
+    let tee = if simulated {
+        TeeKind::Sim
+    } else {
+        TeeKind::Sgx
+    };
     require_tee(policy, tee)?;
     let anchor = match (&policy.sim_root, simulated) {
         (Some(r), true) => r.der(),
@@ -444,35 +519,71 @@ fn appraise_sgx(bytes: &[u8], collateral: &Collateral, policy: &Policy, now: Sys
     a.svn.isv_prod_id = Some(q.isv_prod_id());
     a.svn.isv_svn = Some(q.isv_svn());
     if a.debug {
-        a.warnings.push("DEBUG enclave accepted by policy: the host can read its memory".into());
+        a.warnings
+            .push("DEBUG enclave accepted by policy: the host can read its memory".into());
     }
     if simulated {
         a.tcb_status = "SIMULATED (no TCB)".into();
         a.warnings.insert(0, SIMULATED_WARNING.into());
     } else {
-        dcap_collateral(q.as_bytes(), Some((&q.signature_data().qe.qe_report, &chain)), collateral, policy, now, &mut a)?;
+        dcap_collateral(
+            q.as_bytes(),
+            Some((&q.signature_data().qe.qe_report, &chain)),
+            collateral,
+            policy,
+            now,
+            &mut a,
+        )?;
     }
     if let Some(id) = policy.isv_prod_id {
         if q.isv_prod_id() != id {
-            return Err(Error::verify(Step::PolicyMinimumSvn, format!("ISVPRODID {} is not {id}", q.isv_prod_id())));
+            return Err(Error::verify(
+                Step::PolicyMinimumSvn,
+                format!("ISVPRODID {} is not {id}", q.isv_prod_id()),
+            ));
         }
     }
     if let Some(min) = policy.min_isv_svn {
         if q.isv_svn() < min {
-            return Err(Error::verify(Step::PolicyMinimumSvn, format!("ISVSVN {} is below the minimum {min}", q.isv_svn())));
+            return Err(Error::verify(
+                Step::PolicyMinimumSvn,
+                format!("ISVSVN {} is below the minimum {min}", q.isv_svn()),
+            ));
         }
     }
     Ok(a)
 }
 
-fn appraise_tdx(bytes: &[u8], collateral: &Collateral, policy: &Policy, now: SystemTime) -> Result<Appraisal> {
+fn appraise_tdx(
+    bytes: &[u8],
+    collateral: &Collateral,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Appraisal> {
     let q = tdx::Quote::parse(bytes)?;
     require_tee(policy, TeeKind::Tdx)?;
-    let chain = q.pck_chain().map_err(|e| Error::verify(Step::PckChain, e.to_string()))?;
-    if classify_root(&chain, &Policy { sim_root: None, ..policy.clone() })? {
-        return Err(Error::verify(Step::PckChain, "a TDX quote must chain to Intel"));
+    let chain = q
+        .pck_chain()
+        .map_err(|e| Error::verify(Step::PckChain, e.to_string()))?;
+    if classify_root(
+        &chain,
+        &Policy {
+            sim_root: None,
+            ..policy.clone()
+        },
+    )? {
+        return Err(Error::verify(
+            Step::PckChain,
+            "a TDX quote must chain to Intel",
+        ));
     }
-    dcap_signatures(q.signature_data(), q.signed_bytes(), &chain, INTEL_SGX_ROOT_CA_DER, now)?;
+    dcap_signatures(
+        q.signature_data(),
+        q.signed_bytes(),
+        &chain,
+        INTEL_SGX_ROOT_CA_DER,
+        now,
+    )?;
     if q.debug() && !policy.allow_debug {
         return Err(Error::verify(
             Step::PolicyDebug,
@@ -485,7 +596,8 @@ fn appraise_tdx(bytes: &[u8], collateral: &Collateral, policy: &Policy, now: Sys
     a.report_data = q.report_data().to_vec();
     a.svn.tee_tcb_svn = Some(hex::encode(q.report().tee_tcb_svn));
     if a.debug {
-        a.warnings.push("debuggable TD accepted by policy: the host can read its memory".into());
+        a.warnings
+            .push("debuggable TD accepted by policy: the host can read its memory".into());
     }
     dcap_collateral(q.as_bytes(), None, collateral, policy, now, &mut a)?;
     Ok(a)
@@ -518,7 +630,8 @@ fn dcap_collateral(
     if policy.skip_collateral {
         a.tcb_status = "not checked (no collateral)".into();
         a.warnings.push(
-            "collateral not checked (policy): revocation, TCB status and QE identity are unknown".into(),
+            "collateral not checked (policy): revocation, TCB status and QE identity are unknown"
+                .into(),
         );
         return Ok(());
     }
@@ -528,13 +641,27 @@ fn dcap_collateral(
             "none given for this quote: use an evidence file (evidence.json) or a PCCS to fetch the CRLs, TCB info and QE identity",
         ));
     };
-    let window = collateral.window()?.ok_or_else(|| Error::verify(Step::Collateral, "no dated items"))?;
+    let window = collateral
+        .window()?
+        .ok_or_else(|| Error::verify(Step::Collateral, "no dated items"))?;
     let t_now = pki::unix(now);
     let outside: Vec<String> = window
         .expired_at(t_now)
         .iter()
-        .map(|i| format!("{} expired on {} ({})", i.name, pki::fmt_unix(i.expires), i.field))
-        .chain(window.future_at(t_now).iter().map(|i| format!("{} is not valid before {}", i.name, pki::fmt_unix(i.issued))))
+        .map(|i| {
+            format!(
+                "{} expired on {} ({})",
+                i.name,
+                pki::fmt_unix(i.expires),
+                i.field
+            )
+        })
+        .chain(
+            window
+                .future_at(t_now)
+                .iter()
+                .map(|i| format!("{} is not valid before {}", i.name, pki::fmt_unix(i.issued))),
+        )
         .collect();
     let t_eval = if outside.is_empty() {
         t_now
@@ -555,7 +682,10 @@ fn dcap_collateral(
             let Some((qe_report, chain)) = per_item else {
                 return Err(Error::verify(
                     Step::Collateral,
-                    format!("{}; and there is no time at which all items were valid together", outside.join("; ")),
+                    format!(
+                        "{}; and there is no time at which all items were valid together",
+                        outside.join("; ")
+                    ),
                 ));
             };
             for o in &outside {
@@ -583,17 +713,24 @@ fn dcap_collateral(
         }
         t
     };
-    let t_u = u64::try_from(t_eval).map_err(|_| Error::verify(Step::Collateral, "time before 1970"))?;
+    let t_u =
+        u64::try_from(t_eval).map_err(|_| Error::verify(Step::Collateral, "time before 1970"))?;
     let claims = dcap_qvl::verify::QuoteVerifier::new(INTEL_SGX_ROOT_CA_DER.to_vec())
         .allow_debug(true)
-        .verify_with_policy(raw, c.clone(), t_u, &dcap_qvl::QuotePolicy::claims_only(t_u))
+        .verify_with_policy(
+            raw,
+            c.clone(),
+            t_u,
+            &dcap_qvl::QuotePolicy::claims_only(t_u),
+        )
         .map_err(|e| {
             let msg = format!("{e:#}");
-            let step = if msg.contains("TCB status is invalid") || msg.contains("No matching TCB level") {
-                Step::Tcb
-            } else {
-                Step::Collateral
-            };
+            let step =
+                if msg.contains("TCB status is invalid") || msg.contains("No matching TCB level") {
+                    Step::Tcb
+                } else {
+                    Step::Collateral
+                };
             Error::verify(step, format!("DCAP verification (dcap-qvl): {msg}"))
         })?;
     a.collateral = Some(CollateralUse {
@@ -602,11 +739,21 @@ fn dcap_collateral(
         valid_until: Some(pki::fmt_unix(window.earliest_expiry())),
         stale: !outside.is_empty(),
     });
-    finish_status(map_status(claims.tcb.status), claims.tcb.advisory_ids, policy, a)
+    finish_status(
+        map_status(claims.tcb.status),
+        claims.tcb.advisory_ids,
+        policy,
+        a,
+    )
 }
 
 /// Step 8: the TCB status against the policy.
-fn finish_status(status: TcbStatus, advisory_ids: Vec<String>, policy: &Policy, a: &mut Appraisal) -> Result<()> {
+fn finish_status(
+    status: TcbStatus,
+    advisory_ids: Vec<String>,
+    policy: &Policy,
+    a: &mut Appraisal,
+) -> Result<()> {
     a.tcb_status = status.as_str().into();
     a.advisory_ids = advisory_ids;
     if !policy.accepts_tcb_status(status) {
@@ -616,22 +763,46 @@ fn finish_status(status: TcbStatus, advisory_ids: Vec<String>, policy: &Policy, 
                 "the platform's TCB status is {status}{} and the {} policy accepts only {}",
                 advisories(&a.advisory_ids),
                 policy.name,
-                policy.tcb_statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                policy
+                    .tcb_statuses
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
     if status != TcbStatus::UpToDate {
-        a.warnings.push(format!("TCB status {status}{} (accepted by the {} policy)", advisories(&a.advisory_ids), policy.name));
+        a.warnings.push(format!(
+            "TCB status {status}{} (accepted by the {} policy)",
+            advisories(&a.advisory_ids),
+            policy.name
+        ));
     }
     Ok(())
 }
 
 fn advisories(ids: &[String]) -> String {
-    if ids.is_empty() { String::new() } else { format!(" (advisories {})", ids.join(", ")) }
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" (advisories {})", ids.join(", "))
+    }
 }
 
-fn appraise_snp(bytes: &[u8], collateral: &Collateral, policy: &Policy, now: SystemTime) -> Result<Appraisal> {
-    crate::snp_verify::appraise(bytes, collateral, policy, now, base(TeeKind::SevSnp, policy, now))
+fn appraise_snp(
+    bytes: &[u8],
+    collateral: &Collateral,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Appraisal> {
+    crate::snp_verify::appraise(
+        bytes,
+        collateral,
+        policy,
+        now,
+        base(TeeKind::SevSnp, policy, now),
+    )
 }
 
 pub(crate) fn require_tee_pub(policy: &Policy, tee: TeeKind) -> Result<()> {

@@ -11,8 +11,14 @@ use mse_attest::{TeeKind, dcap, evidence_file::EvidenceFile, sgx, snp, tdx};
 #[test]
 fn intel_sgx_ra_quote_has_the_published_identity() {
     let q = sgx::Quote::parse(&fixture("tee/sgx/quote-intel-sgx-ra.dat")).unwrap();
-    assert_eq!(hex::encode(q.mr_enclave()), "e413a4ed616c7a79634d5ca05a2fda746a1f0c71349a80b25a02828846fab90e");
-    assert_eq!(hex::encode(q.mr_signer()), "ac2c9fa87e4c91768b1d0c47169466c50d5a98c790639fbaefe7352a59919980");
+    assert_eq!(
+        hex::encode(q.mr_enclave()),
+        "e413a4ed616c7a79634d5ca05a2fda746a1f0c71349a80b25a02828846fab90e"
+    );
+    assert_eq!(
+        hex::encode(q.mr_signer()),
+        "ac2c9fa87e4c91768b1d0c47169466c50d5a98c790639fbaefe7352a59919980"
+    );
     assert_eq!(q.report_data(), &[0u8; 64]);
     assert_eq!(q.body().attributes.flags, 5);
     assert!(!q.debug());
@@ -27,17 +33,28 @@ fn intel_sgx_ra_quote_has_the_published_identity() {
 
 #[test]
 fn every_sgx_quote_parses() {
-    for f in ["tee/sgx/quote-intel-sgx-ra.dat", "tee/sgx/mse-quote-full-report-data.dat", "tee/sgx/azure-sgx-quote.dat", "dcap-qvl/sgx_quote"] {
+    for f in [
+        "tee/sgx/quote-intel-sgx-ra.dat",
+        "tee/sgx/mse-quote-full-report-data.dat",
+        "tee/sgx/azure-sgx-quote.dat",
+        "dcap-qvl/sgx_quote",
+    ] {
         let q = sgx::Quote::parse(&fixture(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(q.header().version, 3, "{f}");
         assert_eq!(q.signed_bytes().len(), sgx::SIGNED_LEN);
         assert!(!q.pck_chain().unwrap().is_empty());
     }
     let q = sgx::Quote::parse(&fixture("tee/sgx/mse-quote-full-report-data.dat")).unwrap();
-    assert_eq!(hex::encode(q.mr_enclave()), "f07830d7d2f8c67f64438303f3bc1a2e29f603ad1ab60ef94fd41d2bf7231866");
+    assert_eq!(
+        hex::encode(q.mr_enclave()),
+        "f07830d7d2f8c67f64438303f3bc1a2e29f603ad1ab60ef94fd41d2bf7231866"
+    );
     assert_eq!(q.isv_prod_id(), 1);
     assert_eq!(q.isv_svn(), 10);
-    assert!(q.report_data()[32..].iter().any(|&b| b != 0), "full report data carries the enclave key");
+    assert!(
+        q.report_data()[32..].iter().any(|&b| b != 0),
+        "full report data carries the enclave key"
+    );
 }
 
 #[test]
@@ -92,7 +109,12 @@ fn snp_reports_and_their_certificate_tables() {
     assert!(!bare.report.debug());
     assert_eq!(bare.report.measurement.len(), 48);
 
-    let sev = hex::decode(String::from_utf8(fixture("sev/report_milan.hex")).unwrap().trim()).unwrap();
+    let sev = hex::decode(
+        String::from_utf8(fixture("sev/report_milan.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
     let r = snp::Report::parse(&sev).unwrap();
     assert_eq!(r.version, 2);
 }
@@ -102,20 +124,30 @@ fn snp_certificate_table_layouts_round_trip() {
     let ev = SnpEvidence::parse(&fixture("tee/snp/report-with-ark-ask-vcek.bin")).unwrap();
     // What mse writes.
     let table = snp::encode_cert_table(&ev.certs).unwrap();
-    assert_eq!(snp::parse_cert_table(&table).unwrap(), (ev.certs.clone(), CertTableLayout::LengthPrefixed));
+    assert_eq!(
+        snp::parse_cert_table(&table).unwrap(),
+        (ev.certs.clone(), CertTableLayout::LengthPrefixed)
+    );
     // The AMD GHCB layout (configfs-tsm auxblob): entries, a zero entry, then the data.
     let mut ghcb = Vec::new();
     let mut data = Vec::new();
     let header_len = (ev.certs.len() + 1) * 24;
     for c in &ev.certs {
         ghcb.extend_from_slice(&c.kind.guid());
-        ghcb.extend_from_slice(&u32::try_from(header_len + data.len()).unwrap().to_le_bytes());
+        ghcb.extend_from_slice(
+            &u32::try_from(header_len + data.len())
+                .unwrap()
+                .to_le_bytes(),
+        );
         ghcb.extend_from_slice(&u32::try_from(c.der.len()).unwrap().to_le_bytes());
         data.extend_from_slice(&c.der);
     }
     ghcb.extend_from_slice(&[0u8; 24]);
     ghcb.extend_from_slice(&data);
-    assert_eq!(snp::parse_cert_table(&ghcb).unwrap(), (ev.certs, CertTableLayout::Ghcb));
+    assert_eq!(
+        snp::parse_cert_table(&ghcb).unwrap(),
+        (ev.certs, CertTableLayout::Ghcb)
+    );
     assert!(snp::parse_cert_table(&[1, 2, 3]).is_err());
 }
 
@@ -135,12 +167,25 @@ fn every_ratls_certificate_parses() {
         assert!(!c.san().is_empty(), "{f}");
         assert_eq!(RaTlsCertificate::from_der(c.der()).unwrap(), c);
     }
-    let cloud = RaTlsCertificate::from_pem(&fixture_str("tee/sgx/mse-cloud-ratls-cert.pem")).unwrap();
-    assert_eq!(cloud.san(), &[mse_attest::ratls::San::Dns("a161fb86cbfc77f0.cosmian.app".into())]);
+    let cloud =
+        RaTlsCertificate::from_pem(&fixture_str("tee/sgx/mse-cloud-ratls-cert.pem")).unwrap();
+    assert_eq!(
+        cloud.san(),
+        &[mse_attest::ratls::San::Dns(
+            "a161fb86cbfc77f0.cosmian.app".into()
+        )]
+    );
     let q = sgx::Quote::parse(&cloud.evidence().bytes).unwrap();
-    assert_eq!(hex::encode(q.mr_enclave()), "b1ef922543fa54de9d45da6639713efd3386fa27553709b15a94485f9009401b");
-    assert_eq!(&q.report_data()[..32], &mse_attest::report_data::tls_key_hash(cloud.tls_public_key()));
-    let dbg = RaTlsCertificate::from_pem(&fixture_str("tee/sgx/debug-enclave-ratls-cert.pem")).unwrap();
+    assert_eq!(
+        hex::encode(q.mr_enclave()),
+        "b1ef922543fa54de9d45da6639713efd3386fa27553709b15a94485f9009401b"
+    );
+    assert_eq!(
+        &q.report_data()[..32],
+        &mse_attest::report_data::tls_key_hash(cloud.tls_public_key())
+    );
+    let dbg =
+        RaTlsCertificate::from_pem(&fixture_str("tee/sgx/debug-enclave-ratls-cert.pem")).unwrap();
     assert!(sgx::Quote::parse(&dbg.evidence().bytes).unwrap().debug());
 }
 
@@ -153,7 +198,10 @@ fn a_certificate_without_evidence_is_not_ratls() {
 
 #[test]
 fn pck_certificates_of_both_cas() {
-    for (f, ca) in [("tee/sgx/pck-platform-ca.pem", dcap::PckCa::Platform), ("tee/sgx/pck-processor-ca.pem", dcap::PckCa::Processor)] {
+    for (f, ca) in [
+        ("tee/sgx/pck-platform-ca.pem", dcap::PckCa::Platform),
+        ("tee/sgx/pck-processor-ca.pem", dcap::PckCa::Processor),
+    ] {
         let der = pem::parse(fixture(f)).unwrap().into_contents();
         let info = dcap::pck_info(&der).unwrap();
         assert_eq!(info.ca, ca, "{f}");
@@ -166,9 +214,14 @@ fn evidence_file_round_trips_and_signer_matches() {
     let ev = EvidenceFile::parse(&raw).unwrap();
     assert_eq!(ev.input_args.app_id, "63322f85-1ff8-4483-91ae-f18d7398d157");
     assert_eq!(ev.input_args.expiration_date, Some(1714058115));
-    assert_eq!(hex::encode(ev.signer_mr().unwrap()), "c1c161d0dd996e8a9847de67ea2c00226761f7715a2c422d3012ac10795a1ef5");
     assert_eq!(
-        hex::encode(sgx::mr_signer_from_rsa_pem(&fixture_str("tee/sgx/mse-signer-key.pem")).unwrap()),
+        hex::encode(ev.signer_mr().unwrap()),
+        "c1c161d0dd996e8a9847de67ea2c00226761f7715a2c422d3012ac10795a1ef5"
+    );
+    assert_eq!(
+        hex::encode(
+            sgx::mr_signer_from_rsa_pem(&fixture_str("tee/sgx/mse-signer-key.pem")).unwrap()
+        ),
         "c1c161d0dd996e8a9847de67ea2c00226761f7715a2c422d3012ac10795a1ef5"
     );
     let q = sgx::Quote::parse(&ev.certificate().unwrap().evidence().bytes).unwrap();
@@ -187,7 +240,12 @@ fn parsers_never_panic_on_prefixes_or_flips() {
         ("sgx", fixture("dcap-qvl/sgx_quote")),
         ("tdx", fixture("dcap-qvl/tdx_quote")),
         ("snp", fixture("tee/snp/report-with-ark-ask-vcek.bin")),
-        ("cert", pem::parse(fixture("tee/sgx/mse-cloud-ratls-cert.pem")).unwrap().into_contents()),
+        (
+            "cert",
+            pem::parse(fixture("tee/sgx/mse-cloud-ratls-cert.pem"))
+                .unwrap()
+                .into_contents(),
+        ),
     ];
     let parse = |kind: &str, b: &[u8]| -> bool {
         match kind {
@@ -207,7 +265,10 @@ fn parsers_never_panic_on_prefixes_or_flips() {
                 assert!(parse(kind, &input[..n]), "a bare report parses");
                 continue;
             }
-            assert!(!parse(kind, &input[..n]), "{kind}: a {n}-byte prefix must not parse");
+            assert!(
+                !parse(kind, &input[..n]),
+                "{kind}: a {n}-byte prefix must not parse"
+            );
         }
         for i in (0..input.len()).step_by(7) {
             let _ = parse(kind, &flip(input, i));

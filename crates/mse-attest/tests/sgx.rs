@@ -7,12 +7,12 @@ use common::*;
 use std::time::SystemTime;
 
 use mse_attest::Step;
+use mse_attest::TeeKind;
 use mse_attest::collateral::Collateral;
 use mse_attest::evidence_file::EvidenceFile;
 use mse_attest::policy::{Policy, TcbStatus};
 use mse_attest::ratls::{RaTlsCertificate, RawEvidence};
 use mse_attest::verify::{Binding, Expected, verify_at, verify_certificate_at};
-use mse_attest::TeeKind;
 
 const MSE_MRENCLAVE: &str = "0e4ec55e690b06a574af59dfd51baa3866ac4c8d37896effc0f1fad17b31cf3b";
 const MSE_MRSIGNER: &str = "c1c161d0dd996e8a9847de67ea2c00226761f7715a2c422d3012ac10795a1ef5";
@@ -43,26 +43,56 @@ fn expected_mse(ev: &EvidenceFile) -> Expected {
 #[test]
 fn mse_evidence_file_verifies_at_capture_time_under_mse_compatible() {
     let (ev, cert, coll) = mse_evidence();
-    let a = verify_certificate_at(&cert, &coll, &Policy::mse_compatible(), &expected_mse(&ev), day(2023, 6, 1)).unwrap();
+    let a = verify_certificate_at(
+        &cert,
+        &coll,
+        &Policy::mse_compatible(),
+        &expected_mse(&ev),
+        day(2023, 6, 1),
+    )
+    .unwrap();
     assert_eq!(a.tee, TeeKind::Sgx);
     assert!(!a.simulated);
     assert_eq!(hex::encode(&a.measurement), MSE_MRENCLAVE);
     assert_eq!(hex::encode(a.signer.unwrap()), MSE_MRSIGNER);
-    assert_eq!(a.binding, Binding::Certificate { legacy_zero_enclave_key: true });
+    assert_eq!(
+        a.binding,
+        Binding::Certificate {
+            legacy_zero_enclave_key: true
+        }
+    );
     assert_eq!(a.enclave_key, None);
-    assert_eq!(a.tcb_status, "OutOfDate", "the original never looked at the TCB status");
+    assert_eq!(
+        a.tcb_status, "OutOfDate",
+        "the original never looked at the TCB status"
+    );
     // The QE identity in this file was issued after 2023-06-01: said, not hidden.
-    assert!(a.warnings.iter().any(|w| w.contains("QE identity is not valid before 2023-06-20")), "{:?}", a.warnings);
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.contains("QE identity is not valid before 2023-06-20")),
+        "{:?}",
+        a.warnings
+    );
 }
 
 #[test]
 fn mse_evidence_file_is_refused_by_the_strict_policy_with_the_reason() {
     let (ev, cert, coll) = mse_evidence();
     let e = expect_step(
-        verify_certificate_at(&cert, &coll, &Policy::default_strict(), &expected_mse(&ev), day(2023, 6, 1)),
+        verify_certificate_at(
+            &cert,
+            &coll,
+            &Policy::default_strict(),
+            &expected_mse(&ev),
+            day(2023, 6, 1),
+        ),
         Step::Collateral,
     );
-    assert!(e.contains("QE identity is not valid before 2023-06-20"), "{e}");
+    assert!(
+        e.contains("QE identity is not valid before 2023-06-20"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -70,19 +100,53 @@ fn stale_collateral_at_today_is_reported() {
     let (ev, cert, coll) = mse_evidence();
     let now = SystemTime::now();
     let e = expect_step(
-        verify_certificate_at(&cert, &coll, &Policy::default_strict(), &expected_mse(&ev), now),
+        verify_certificate_at(
+            &cert,
+            &coll,
+            &Policy::default_strict(),
+            &expected_mse(&ev),
+            now,
+        ),
         Step::Certificate,
     );
     assert!(e.contains("expired on 2024-04-26"), "{e}");
-    let e = expect_step(verify_at(cert.evidence(), &coll, &Policy::default_strict(), &expected_mse(&ev), now), Step::Collateral);
-    assert!(e.contains("TCB info expired on 2023-06-29T00:45:00Z"), "{e}");
+    let e = expect_step(
+        verify_at(
+            cert.evidence(),
+            &coll,
+            &Policy::default_strict(),
+            &expected_mse(&ev),
+            now,
+        ),
+        Step::Collateral,
+    );
+    assert!(
+        e.contains("TCB info expired on 2023-06-29T00:45:00Z"),
+        "{e}"
+    );
     assert!(e.contains("PCK CRL expired on 2023-06-15"), "{e}");
-    assert!(e.contains("\"Intel SGX TCB Signing\" expired on 2025-05-21"), "{e}");
+    assert!(
+        e.contains("\"Intel SGX TCB Signing\" expired on 2025-05-21"),
+        "{e}"
+    );
 
-    let a = verify_certificate_at(&cert, &coll, &Policy::mse_compatible(), &expected_mse(&ev), now).unwrap();
+    let a = verify_certificate_at(
+        &cert,
+        &coll,
+        &Policy::mse_compatible(),
+        &expected_mse(&ev),
+        now,
+    )
+    .unwrap();
     let w = a.warnings.join("\n");
-    assert!(w.contains("collateral: TCB info expired on 2023-06-29T00:45:00Z"), "{w}");
-    assert!(w.contains("RA-TLS certificate expired on 2024-04-26"), "{w}");
+    assert!(
+        w.contains("collateral: TCB info expired on 2023-06-29T00:45:00Z"),
+        "{w}"
+    );
+    assert!(
+        w.contains("RA-TLS certificate expired on 2024-04-26"),
+        "{w}"
+    );
     assert!(a.collateral.as_ref().unwrap().stale);
 }
 
@@ -92,13 +156,27 @@ fn flipped_bytes_in_the_mse_quote_fail_at_the_right_step() {
     let quote = cert.evidence().bytes.clone();
     let policy = Policy::mse_compatible();
     let at = day(2023, 6, 1);
-    let run = |q: Vec<u8>| verify_at(&RawEvidence { kind: TeeKind::Sgx, bytes: q }, &coll, &policy, &expected_mse(&ev), at);
+    let run = |q: Vec<u8>| {
+        verify_at(
+            &RawEvidence {
+                kind: TeeKind::Sgx,
+                bytes: q,
+            },
+            &coll,
+            &policy,
+            &expected_mse(&ev),
+            at,
+        )
+    };
     run(quote.clone()).unwrap();
     expect_step(run(flip(&quote, QUOTE_SIG + 5)), Step::QuoteSignature);
     expect_step(run(flip(&quote, MR_ENCLAVE)), Step::QuoteSignature);
     expect_step(run(flip(&quote, REPORT_DATA + 40)), Step::QuoteSignature);
     expect_step(run(flip(&quote, QE_REPORT + 100)), Step::QeReportSignature);
-    expect_step(run(flip(&quote, QE_REPORT_SIG + 3)), Step::QeReportSignature);
+    expect_step(
+        run(flip(&quote, QE_REPORT_SIG + 3)),
+        Step::QeReportSignature,
+    );
     expect_step(run(flip(&quote, ATT_KEY + 10)), Step::QeReport);
     for cert_index in 0..3 {
         let e = expect_step(run(flip_pem(&quote, cert_index)), Step::PckChain);
@@ -113,13 +191,37 @@ fn the_measurement_and_signer_must_be_the_expected_ones() {
     let (ev, cert, coll) = mse_evidence();
     let mut exp = expected_mse(&ev);
     exp.measurement = Some(flip(&hex::decode(MSE_MRENCLAVE).unwrap(), 31));
-    let e = expect_step(verify_certificate_at(&cert, &coll, &Policy::mse_compatible(), &exp, day(2023, 6, 1)), Step::Measurement);
-    assert!(e.contains(MSE_MRENCLAVE), "the error shows what was found: {e}");
+    let e = expect_step(
+        verify_certificate_at(
+            &cert,
+            &coll,
+            &Policy::mse_compatible(),
+            &exp,
+            day(2023, 6, 1),
+        ),
+        Step::Measurement,
+    );
+    assert!(
+        e.contains(MSE_MRENCLAVE),
+        "the error shows what was found: {e}"
+    );
     let mut exp = expected_mse(&ev);
     exp.signer = Some(vec![0; 32]);
-    expect_step(verify_certificate_at(&cert, &coll, &Policy::mse_compatible(), &exp, day(2023, 6, 1)), Step::Signer);
+    expect_step(
+        verify_certificate_at(
+            &cert,
+            &coll,
+            &Policy::mse_compatible(),
+            &exp,
+            day(2023, 6, 1),
+        ),
+        Step::Signer,
+    );
     let p = Policy::mse_compatible().with_measurement(vec![1u8; 32]);
-    expect_step(verify_certificate_at(&cert, &coll, &p, &Expected::default(), day(2023, 6, 1)), Step::Measurement);
+    expect_step(
+        verify_certificate_at(&cert, &coll, &p, &Expected::default(), day(2023, 6, 1)),
+        Step::Measurement,
+    );
 }
 
 #[test]
@@ -127,21 +229,37 @@ fn a_flipped_byte_in_the_collateral_fails_collateral() {
     let (ev, cert, _) = mse_evidence();
     let mut bad = ev.clone();
     // tcb_info is base64 of hex text of the JSON: flip one hex digit of the JSON ("2023" → "3023").
-    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &ev.tcb_info).unwrap();
+    let raw =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &ev.tcb_info).unwrap();
     let mut text = String::from_utf8(raw).unwrap();
     let at = text.find("323032332d30352d3330").unwrap(); // "2023-05-30"
     text.replace_range(at..at + 2, "33");
-    bad.tcb_info = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text.as_bytes());
+    bad.tcb_info =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text.as_bytes());
     let coll = bad.collateral().unwrap();
-    let e = expect_step(verify_certificate_at(&cert, &coll, &Policy::mse_compatible(), &expected_mse(&ev), day(2023, 6, 1)), Step::Collateral);
+    let e = expect_step(
+        verify_certificate_at(
+            &cert,
+            &coll,
+            &Policy::mse_compatible(),
+            &expected_mse(&ev),
+            day(2023, 6, 1),
+        ),
+        Step::Collateral,
+    );
     assert!(e.contains("TCB info"), "{e}");
 }
 
 #[test]
 fn legacy_zero_enclave_key_is_only_mse_compatible() {
     let (ev, cert, coll) = mse_evidence();
-    let strict = Policy::default_strict().warn_on_stale_collateral().accept_tcb_status(TcbStatus::OutOfDate);
-    let e = expect_step(verify_certificate_at(&cert, &coll, &strict, &expected_mse(&ev), day(2023, 6, 1)), Step::ReportDataBinding);
+    let strict = Policy::default_strict()
+        .warn_on_stale_collateral()
+        .accept_tcb_status(TcbStatus::OutOfDate);
+    let e = expect_step(
+        verify_certificate_at(&cert, &coll, &strict, &expected_mse(&ev), day(2023, 6, 1)),
+        Step::ReportDataBinding,
+    );
     assert!(e.contains("all zero"), "{e}");
 }
 
@@ -150,63 +268,176 @@ fn report_data_must_bind_the_certificate_key() {
     let (ev, cert, coll) = mse_evidence();
     // Another certificate (the MSE cloud one) cannot carry this quote: verify the quote of
     // one against the key of the other through the exact-report-data check.
-    let other = RaTlsCertificate::from_pem(&fixture_str("tee/sgx/mse-cloud-ratls-cert.pem")).unwrap();
+    let other =
+        RaTlsCertificate::from_pem(&fixture_str("tee/sgx/mse-cloud-ratls-cert.pem")).unwrap();
     let exp = Expected {
-        report_data: Some(mse_attest::report_data::ratls(other.tls_public_key(), &[0; 32])),
+        report_data: Some(mse_attest::report_data::ratls(
+            other.tls_public_key(),
+            &[0; 32],
+        )),
         ..expected_mse(&ev)
     };
-    expect_step(verify_at(cert.evidence(), &coll, &Policy::mse_compatible(), &exp, day(2023, 6, 1)), Step::ReportDataBinding);
-    let exp = Expected { report_data: Some(mse_attest::report_data::ratls(cert.tls_public_key(), &[0; 32])), ..expected_mse(&ev) };
-    let a = verify_at(cert.evidence(), &coll, &Policy::mse_compatible(), &exp, day(2023, 6, 1)).unwrap();
+    expect_step(
+        verify_at(
+            cert.evidence(),
+            &coll,
+            &Policy::mse_compatible(),
+            &exp,
+            day(2023, 6, 1),
+        ),
+        Step::ReportDataBinding,
+    );
+    let exp = Expected {
+        report_data: Some(mse_attest::report_data::ratls(
+            cert.tls_public_key(),
+            &[0; 32],
+        )),
+        ..expected_mse(&ev)
+    };
+    let a = verify_at(
+        cert.evidence(),
+        &coll,
+        &Policy::mse_compatible(),
+        &exp,
+        day(2023, 6, 1),
+    )
+    .unwrap();
     assert_eq!(a.binding, Binding::Exact);
 }
 
 #[test]
 fn debug_enclave_certificate_is_rejected_by_default() {
-    let cert = RaTlsCertificate::from_pem(&fixture_str("tee/sgx/debug-enclave-ratls-cert.pem")).unwrap();
+    let cert =
+        RaTlsCertificate::from_pem(&fixture_str("tee/sgx/debug-enclave-ratls-cert.pem")).unwrap();
     let at = day(2024, 1, 1);
-    let e = expect_step(verify_certificate_at(&cert, &Collateral::none(), &Policy::default_strict(), &Expected::default(), at), Step::PolicyDebug);
+    let e = expect_step(
+        verify_certificate_at(
+            &cert,
+            &Collateral::none(),
+            &Policy::default_strict(),
+            &Expected::default(),
+            at,
+        ),
+        Step::PolicyDebug,
+    );
     assert!(e.contains("DEBUG"), "{e}");
-    expect_step(verify_certificate_at(&cert, &Collateral::none(), &Policy::mse_compatible(), &Expected::default(), at), Step::PolicyDebug);
+    expect_step(
+        verify_certificate_at(
+            &cert,
+            &Collateral::none(),
+            &Policy::mse_compatible(),
+            &Expected::default(),
+            at,
+        ),
+        Step::PolicyDebug,
+    );
     // Allowed explicitly (and without collateral), it verifies and says DEBUG.
-    let p = Policy::mse_compatible().insecure_allow_debug().insecure_skip_collateral();
-    let a = verify_certificate_at(&cert, &Collateral::none(), &p, &Expected::default(), at).unwrap_or_else(|e| panic!("{e}"));
+    let p = Policy::mse_compatible()
+        .insecure_allow_debug()
+        .insecure_skip_collateral();
+    let a = verify_certificate_at(&cert, &Collateral::none(), &p, &Expected::default(), at)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(a.debug);
     assert!(a.warnings.iter().any(|w| w.contains("DEBUG")));
 }
 
 #[test]
 fn dcap_qvl_sample_verifies_and_its_tcb_status_is_policy() {
-    let c = Collateral::from_dcap_qvl_json(&fixture("dcap-qvl/sgx_quote_collateral.json"), "dcap-qvl sample").unwrap();
+    let c = Collateral::from_dcap_qvl_json(
+        &fixture("dcap-qvl/sgx_quote_collateral.json"),
+        "dcap-qvl sample",
+    )
+    .unwrap();
     let w = c.window().unwrap().unwrap();
     let at = at_unix(w.latest_issue() + 60);
-    let ev = RawEvidence { kind: TeeKind::Sgx, bytes: fixture("dcap-qvl/sgx_quote") };
-    let e = expect_step(verify_at(&ev, &c, &Policy::default_strict(), &Expected::default(), at), Step::PolicyTcbStatus);
-    assert!(e.contains("ConfigurationAndSWHardeningNeeded") && e.contains("INTEL-SA-00615"), "{e}");
-    let p = Policy::default_strict().accept_tcb_status(TcbStatus::ConfigurationAndSwHardeningNeeded);
+    let ev = RawEvidence {
+        kind: TeeKind::Sgx,
+        bytes: fixture("dcap-qvl/sgx_quote"),
+    };
+    let e = expect_step(
+        verify_at(&ev, &c, &Policy::default_strict(), &Expected::default(), at),
+        Step::PolicyTcbStatus,
+    );
+    assert!(
+        e.contains("ConfigurationAndSWHardeningNeeded") && e.contains("INTEL-SA-00615"),
+        "{e}"
+    );
+    let p =
+        Policy::default_strict().accept_tcb_status(TcbStatus::ConfigurationAndSwHardeningNeeded);
     let a = verify_at(&ev, &c, &p, &Expected::default(), at).unwrap();
     assert_eq!(a.tcb_status, "ConfigurationAndSWHardeningNeeded");
     assert_eq!(a.advisory_ids, ["INTEL-SA-00289", "INTEL-SA-00615"]);
     assert!(!a.collateral.as_ref().unwrap().stale);
     // Today the same collateral is stale: reported, and accepted only as a warning.
-    let e = expect_step(verify_at(&ev, &c, &p, &Expected::default(), SystemTime::now()), Step::Collateral);
+    let e = expect_step(
+        verify_at(&ev, &c, &p, &Expected::default(), SystemTime::now()),
+        Step::Collateral,
+    );
     assert!(e.contains("expired on 2025-07"), "{e}");
-    let a = verify_at(&ev, &c, &p.clone().warn_on_stale_collateral(), &Expected::default(), SystemTime::now()).unwrap();
-    assert!(a.warnings.iter().any(|w| w.starts_with("collateral: ") && w.contains("expired on 2025-07")), "{:?}", a.warnings);
+    let a = verify_at(
+        &ev,
+        &c,
+        &p.clone().warn_on_stale_collateral(),
+        &Expected::default(),
+        SystemTime::now(),
+    )
+    .unwrap();
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.starts_with("collateral: ") && w.contains("expired on 2025-07")),
+        "{:?}",
+        a.warnings
+    );
 }
 
 #[test]
 fn quotes_without_collateral_need_it_unless_skipped() {
-    for f in ["tee/sgx/quote-intel-sgx-ra.dat", "tee/sgx/mse-quote-full-report-data.dat", "tee/sgx/azure-sgx-quote.dat"] {
+    for f in [
+        "tee/sgx/quote-intel-sgx-ra.dat",
+        "tee/sgx/mse-quote-full-report-data.dat",
+        "tee/sgx/azure-sgx-quote.dat",
+    ] {
         let bytes = fixture(f);
-        let ev = RawEvidence { kind: TeeKind::Sgx, bytes: bytes.clone() };
+        let ev = RawEvidence {
+            kind: TeeKind::Sgx,
+            bytes: bytes.clone(),
+        };
         let at = day(2024, 1, 1);
-        let e = expect_step(verify_at(&ev, &Collateral::none(), &Policy::default_strict(), &Expected::default(), at), Step::Collateral);
-        assert!(e.contains("PCCS"), "the error says where to get collateral: {e}");
+        let e = expect_step(
+            verify_at(
+                &ev,
+                &Collateral::none(),
+                &Policy::default_strict(),
+                &Expected::default(),
+                at,
+            ),
+            Step::Collateral,
+        );
+        assert!(
+            e.contains("PCCS"),
+            "the error says where to get collateral: {e}"
+        );
         let p = Policy::default_strict().insecure_skip_collateral();
-        let a = verify_at(&ev, &Collateral::none(), &p, &Expected::default(), at).unwrap_or_else(|e| panic!("{f}: {e}"));
-        assert!(a.warnings.iter().any(|w| w.contains("collateral not checked")));
-        let run = |b: Vec<u8>| verify_at(&RawEvidence { kind: TeeKind::Sgx, bytes: b }, &Collateral::none(), &p, &Expected::default(), at);
+        let a = verify_at(&ev, &Collateral::none(), &p, &Expected::default(), at)
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(
+            a.warnings
+                .iter()
+                .any(|w| w.contains("collateral not checked"))
+        );
+        let run = |b: Vec<u8>| {
+            verify_at(
+                &RawEvidence {
+                    kind: TeeKind::Sgx,
+                    bytes: b,
+                },
+                &Collateral::none(),
+                &p,
+                &Expected::default(),
+                at,
+            )
+        };
         expect_step(run(flip(&bytes, QUOTE_SIG)), Step::QuoteSignature);
         expect_step(run(flip(&bytes, MR_ENCLAVE + 7)), Step::QuoteSignature);
         expect_step(run(flip(&bytes, REPORT_DATA)), Step::QuoteSignature);

@@ -20,13 +20,21 @@ const MEASUREMENT: [u8; 32] = [0x42; 32];
 fn signer(debug: bool) -> (SimRootKey, QuoteSigner) {
     let now = SystemTime::now();
     let root = SimRootKey::generate(now).unwrap();
-    let cfg = SimQuoteConfig { mr_enclave: MEASUREMENT, debug, isv_prod_id: 3, isv_svn: 7 };
+    let cfg = SimQuoteConfig {
+        mr_enclave: MEASUREMENT,
+        debug,
+        isv_prod_id: 3,
+        isv_svn: 7,
+    };
     let s = QuoteSigner::new(&root, &cfg, now).unwrap();
     (root, s)
 }
 
 fn ev(bytes: Vec<u8>) -> RawEvidence {
-    RawEvidence { kind: TeeKind::Sgx, bytes }
+    RawEvidence {
+        kind: TeeKind::Sgx,
+        bytes,
+    }
 }
 
 #[test]
@@ -51,11 +59,36 @@ fn sim_verifies_only_with_allow_simulation() {
     let (root, s) = signer(false);
     let rd = [9u8; 64];
     let e = ev(s.quote(&rd).unwrap());
-    let exp = Expected { measurement: Some(MEASUREMENT.to_vec()), report_data: Some(rd), ..Expected::default() };
+    let exp = Expected {
+        measurement: Some(MEASUREMENT.to_vec()),
+        report_data: Some(rd),
+        ..Expected::default()
+    };
 
-    let msg = expect_step(verify_at(&e, &Collateral::none(), &Policy::default_strict(), &exp, SystemTime::now()), Step::PolicySimulation);
-    assert!(msg.contains("SIMULATION") && msg.contains("allow_simulation") && msg.contains("No TEE"), "{msg}");
-    expect_step(verify_at(&e, &Collateral::none(), &Policy::mse_compatible(), &exp, SystemTime::now()), Step::PolicySimulation);
+    let msg = expect_step(
+        verify_at(
+            &e,
+            &Collateral::none(),
+            &Policy::default_strict(),
+            &exp,
+            SystemTime::now(),
+        ),
+        Step::PolicySimulation,
+    );
+    assert!(
+        msg.contains("SIMULATION") && msg.contains("allow_simulation") && msg.contains("No TEE"),
+        "{msg}"
+    );
+    expect_step(
+        verify_at(
+            &e,
+            &Collateral::none(),
+            &Policy::mse_compatible(),
+            &exp,
+            SystemTime::now(),
+        ),
+        Step::PolicySimulation,
+    );
 
     let p = Policy::default_strict().allow_simulation(root.root().clone());
     let a = verify_at(&e, &Collateral::none(), &p, &exp, SystemTime::now()).unwrap();
@@ -79,7 +112,16 @@ fn another_installations_root_is_refused() {
     let (_, s) = signer(false);
     let other = SimRootKey::generate(SystemTime::now()).unwrap();
     let p = Policy::default_strict().allow_simulation(other.root().clone());
-    let msg = expect_step(verify_at(&ev(s.quote(&[0; 64]).unwrap()), &Collateral::none(), &p, &Expected::default(), SystemTime::now()), Step::PolicySimulation);
+    let msg = expect_step(
+        verify_at(
+            &ev(s.quote(&[0; 64]).unwrap()),
+            &Collateral::none(),
+            &p,
+            &Expected::default(),
+            SystemTime::now(),
+        ),
+        Step::PolicySimulation,
+    );
     assert!(msg.contains("another installation"), "{msg}");
 }
 
@@ -88,7 +130,15 @@ fn flipped_bytes_fail_at_the_right_step() {
     let (root, s) = signer(false);
     let q = s.quote(&[1; 64]).unwrap();
     let p = Policy::default_strict().allow_simulation(root.root().clone());
-    let run = |b: Vec<u8>| verify_at(&ev(b), &Collateral::none(), &p, &Expected::default(), SystemTime::now());
+    let run = |b: Vec<u8>| {
+        verify_at(
+            &ev(b),
+            &Collateral::none(),
+            &p,
+            &Expected::default(),
+            SystemTime::now(),
+        )
+    };
     run(q.clone()).unwrap();
     expect_step(run(flip(&q, 436)), Step::QuoteSignature);
     expect_step(run(flip(&q, 48 + 64)), Step::QuoteSignature);
@@ -107,8 +157,24 @@ fn debug_sim_is_refused_unless_allowed() {
     let (root, s) = signer(true);
     let e = ev(s.quote(&[0; 64]).unwrap());
     let p = Policy::default_strict().allow_simulation(root.root().clone());
-    expect_step(verify_at(&e, &Collateral::none(), &p, &Expected::default(), SystemTime::now()), Step::PolicyDebug);
-    let a = verify_at(&e, &Collateral::none(), &p.insecure_allow_debug(), &Expected::default(), SystemTime::now()).unwrap();
+    expect_step(
+        verify_at(
+            &e,
+            &Collateral::none(),
+            &p,
+            &Expected::default(),
+            SystemTime::now(),
+        ),
+        Step::PolicyDebug,
+    );
+    let a = verify_at(
+        &e,
+        &Collateral::none(),
+        &p.insecure_allow_debug(),
+        &Expected::default(),
+        SystemTime::now(),
+    )
+    .unwrap();
     assert!(a.debug && a.simulated);
 }
 
@@ -117,12 +183,30 @@ fn fresh_evidence_binds_the_nonce() {
     let (root, s) = signer(false);
     let tls = [4u8; 65];
     let enclave = [5u8; 32];
-    let q = s.quote(&report_data::fresh(&tls, &enclave, b"nonce-1")).unwrap();
+    let q = s
+        .quote(&report_data::fresh(&tls, &enclave, b"nonce-1"))
+        .unwrap();
     let p = Policy::default_strict().allow_simulation(root.root().clone());
-    let ok = Expected { report_data: Some(report_data::fresh(&tls, &enclave, b"nonce-1")), ..Expected::default() };
-    verify_at(&ev(q.clone()), &Collateral::none(), &p, &ok, SystemTime::now()).unwrap();
-    let replay = Expected { report_data: Some(report_data::fresh(&tls, &enclave, b"nonce-2")), ..Expected::default() };
-    let msg = expect_step(verify_at(&ev(q), &Collateral::none(), &p, &replay, SystemTime::now()), Step::ReportDataBinding);
+    let ok = Expected {
+        report_data: Some(report_data::fresh(&tls, &enclave, b"nonce-1")),
+        ..Expected::default()
+    };
+    verify_at(
+        &ev(q.clone()),
+        &Collateral::none(),
+        &p,
+        &ok,
+        SystemTime::now(),
+    )
+    .unwrap();
+    let replay = Expected {
+        report_data: Some(report_data::fresh(&tls, &enclave, b"nonce-2")),
+        ..Expected::default()
+    };
+    let msg = expect_step(
+        verify_at(&ev(q), &Collateral::none(), &p, &replay, SystemTime::now()),
+        Step::ReportDataBinding,
+    );
     assert!(msg.contains("replayed"), "{msg}");
 }
 
@@ -134,7 +218,10 @@ fn report_data_constructions_are_distinct_and_fixed() {
     assert_eq!(&r[32..], &enclave);
     assert_eq!(&r[..32], &report_data::tls_key_hash(&tls));
     assert_ne!(report_data::fresh(&tls, &enclave, b""), r);
-    assert_ne!(report_data::fresh(&tls, &enclave, b"a"), report_data::fresh(&tls, &enclave, b"b"));
+    assert_ne!(
+        report_data::fresh(&tls, &enclave, b"a"),
+        report_data::fresh(&tls, &enclave, b"b")
+    );
     // Pinned value (docs/attestation.md): SHA-512("mse/report-data/fresh/v1\0" ‖ tls ‖ enclave ‖ "n").
     use sha2::Digest;
     let mut h = sha2::Sha512::new();
@@ -142,7 +229,10 @@ fn report_data_constructions_are_distinct_and_fixed() {
     h.update(tls);
     h.update(enclave);
     h.update(b"n");
-    assert_eq!(report_data::fresh(&tls, &enclave, b"n").as_slice(), h.finalize().as_slice());
+    assert_eq!(
+        report_data::fresh(&tls, &enclave, b"n").as_slice(),
+        h.finalize().as_slice()
+    );
 }
 
 #[test]
@@ -154,7 +244,10 @@ fn sim_root_pem_round_trip_and_checks() {
     let again = SimRootKey::from_pem(&key_pem, &pem).unwrap();
     assert_eq!(again.root(), root.root());
     let other = SimRootKey::generate(SystemTime::now()).unwrap();
-    assert!(SimRootKey::from_pem(&key_pem, &other.root().to_pem()).is_err(), "key and certificate must match");
+    assert!(
+        SimRootKey::from_pem(&key_pem, &other.root().to_pem()).is_err(),
+        "key and certificate must match"
+    );
     // An Intel certificate is not a simulation root.
     assert!(SimRoot::from_der(mse_attest::verify::INTEL_SGX_ROOT_CA_DER).is_err());
     assert!(format!("{root:?}").contains("redacted"));

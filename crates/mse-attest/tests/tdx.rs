@@ -20,29 +20,60 @@ const QUOTE_SIG: usize = 636;
 const QE_REPORT: usize = 770;
 
 fn ev(bytes: Vec<u8>) -> RawEvidence {
-    RawEvidence { kind: TeeKind::Tdx, bytes }
+    RawEvidence {
+        kind: TeeKind::Tdx,
+        bytes,
+    }
 }
 
 fn sample(name: &str) -> (RawEvidence, Collateral, SystemTime) {
-    let c = Collateral::from_dcap_qvl_json(&fixture(&format!("dcap-qvl/{name}_collateral.json")), "dcap-qvl sample").unwrap();
+    let c = Collateral::from_dcap_qvl_json(
+        &fixture(&format!("dcap-qvl/{name}_collateral.json")),
+        "dcap-qvl sample",
+    )
+    .unwrap();
     let w = c.window().unwrap().unwrap();
-    (ev(fixture(&format!("dcap-qvl/{name}"))), c, at_unix(w.latest_issue() + 60))
+    (
+        ev(fixture(&format!("dcap-qvl/{name}"))),
+        c,
+        at_unix(w.latest_issue() + 60),
+    )
 }
 
 #[test]
 fn dcap_qvl_tdx_sample_verifies_and_flips_fail() {
     let (e, c, at) = sample("tdx_quote");
     let q = tdx::Quote::parse(&e.bytes).unwrap();
-    let exp = Expected { measurement: Some(q.mr_td().to_vec()), ..Expected::default() };
+    let exp = Expected {
+        measurement: Some(q.mr_td().to_vec()),
+        ..Expected::default()
+    };
     let a = verify_at(&e, &c, &Policy::default_strict(), &exp, at).unwrap();
     assert_eq!(a.tcb_status, "UpToDate");
     assert_eq!(a.measurement, q.measurement());
-    let full = Expected { measurement: Some(q.measurement()), ..Expected::default() };
+    let full = Expected {
+        measurement: Some(q.measurement()),
+        ..Expected::default()
+    };
     verify_at(&e, &c, &Policy::default_strict(), &full, at).unwrap();
-    let wrong = Expected { measurement: Some(flip(q.mr_td(), 0)), ..Expected::default() };
-    expect_step(verify_at(&e, &c, &Policy::default_strict(), &wrong, at), Step::Measurement);
+    let wrong = Expected {
+        measurement: Some(flip(q.mr_td(), 0)),
+        ..Expected::default()
+    };
+    expect_step(
+        verify_at(&e, &c, &Policy::default_strict(), &wrong, at),
+        Step::Measurement,
+    );
 
-    let run = |b: Vec<u8>| verify_at(&ev(b), &c, &Policy::default_strict(), &Expected::default(), at);
+    let run = |b: Vec<u8>| {
+        verify_at(
+            &ev(b),
+            &c,
+            &Policy::default_strict(),
+            &Expected::default(),
+            at,
+        )
+    };
     expect_step(run(flip(&e.bytes, QUOTE_SIG)), Step::QuoteSignature);
     expect_step(run(flip(&e.bytes, MR_TD)), Step::QuoteSignature);
     expect_step(run(flip(&e.bytes, REPORT_DATA)), Step::QuoteSignature);
@@ -52,10 +83,19 @@ fn dcap_qvl_tdx_sample_verifies_and_flips_fail() {
 #[test]
 fn outdated_tdx_sample_is_a_tcb_status_decision() {
     let (e, c, at) = sample("tdx_quote_outdated");
-    let msg = expect_step(verify_at(&e, &c, &Policy::default_strict(), &Expected::default(), at), Step::PolicyTcbStatus);
+    let msg = expect_step(
+        verify_at(&e, &c, &Policy::default_strict(), &Expected::default(), at),
+        Step::PolicyTcbStatus,
+    );
     assert!(msg.contains("OutOfDate"), "{msg}");
     let a = verify_at(&e, &c, &Policy::mse_compatible(), &Expected::default(), at).unwrap();
-    assert!(a.warnings.iter().any(|w| w.contains("TCB status OutOfDate")), "{:?}", a.warnings);
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.contains("TCB status OutOfDate")),
+        "{:?}",
+        a.warnings
+    );
     let p = Policy::default_strict().accept_tcb_status(TcbStatus::OutOfDate);
     verify_at(&e, &c, &p, &Expected::default(), at).unwrap();
 }
@@ -63,7 +103,8 @@ fn outdated_tdx_sample_is_a_tcb_status_decision() {
 #[test]
 fn td15ex_sample_verifies() {
     let (e, c, at) = sample("tdx_quote_td15ex");
-    verify_at(&e, &c, &Policy::mse_compatible(), &Expected::default(), at).unwrap_or_else(|e| panic!("{e}"));
+    verify_at(&e, &c, &Policy::mse_compatible(), &Expected::default(), at)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -72,7 +113,14 @@ fn testdata_tdx_quotes_check_signatures_without_collateral() {
     for f in ["tee/tdx/tdx-quote.dat", "tee/tdx/azure-tdx-quote.bin"] {
         let b = fixture(f);
         let at = day(2024, 1, 1);
-        verify_at(&ev(b.clone()), &Collateral::none(), &p, &Expected::default(), at).unwrap_or_else(|e| panic!("{f}: {e}"));
+        verify_at(
+            &ev(b.clone()),
+            &Collateral::none(),
+            &p,
+            &Expected::default(),
+            at,
+        )
+        .unwrap_or_else(|e| panic!("{f}: {e}"));
         let run = |x: Vec<u8>| verify_at(&ev(x), &Collateral::none(), &p, &Expected::default(), at);
         expect_step(run(flip(&b, QUOTE_SIG + 1)), Step::QuoteSignature);
         expect_step(run(flip(&b, MR_TD + 2)), Step::QuoteSignature);
@@ -88,6 +136,13 @@ fn testdata_tdx_quotes_check_signatures_without_collateral() {
 fn tdx_ratls_certificate() {
     let cert = RaTlsCertificate::from_pem(&fixture_str("tee/tdx/tdx-ratls-cert.pem")).unwrap();
     let p = Policy::mse_compatible().insecure_skip_collateral();
-    let a = verify_certificate_at(&cert, &Collateral::none(), &p, &Expected::default(), day(2024, 1, 1)).unwrap_or_else(|e| panic!("{e}"));
+    let a = verify_certificate_at(
+        &cert,
+        &Collateral::none(),
+        &p,
+        &Expected::default(),
+        day(2024, 1, 1),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a.tee, TeeKind::Tdx);
 }

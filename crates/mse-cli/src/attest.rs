@@ -44,7 +44,8 @@ pub fn load_sim_root(dir: &Path) -> anyhow::Result<SimRoot> {
             path.display()
         )
     })?;
-    SimRoot::from_pem(&text).with_context(|| format!("{} is not a simulation root certificate", path.display()))
+    SimRoot::from_pem(&text)
+        .with_context(|| format!("{} is not a simulation root certificate", path.display()))
 }
 
 /// Verify the evidence inside a node's RA-TLS certificate against `expected`, at `now`.
@@ -55,7 +56,8 @@ pub fn verify_certificate(
     expected: &Expected,
     now: SystemTime,
 ) -> (VerifyReport, Option<Verified<Appraisal>>) {
-    let outcome = mse_attest::verify::verify_certificate_at(cert, collateral, policy, expected, now);
+    let outcome =
+        mse_attest::verify::verify_certificate_at(cert, collateral, policy, expected, now);
     let report = VerifyReport::new(cert.evidence(), expected, Freshness::Certificate, &outcome);
     (report, outcome.ok())
 }
@@ -72,22 +74,42 @@ pub async fn verify_fresh(
 ) -> anyhow::Result<(VerifyReport, Option<Verified<Appraisal>>)> {
     let mut nonce = [0u8; 32];
     getrandom(&mut nonce)?;
-    let fresh = client.fresh_evidence(&nonce).await.context("asking the node for fresh evidence")?;
+    let fresh = client
+        .fresh_evidence(&nonce)
+        .await
+        .context("asking the node for fresh evidence")?;
     let kind = fresh.tee.parse().unwrap_or(cert.evidence().kind);
-    let evidence = RawEvidence { kind, bytes: fresh.quote };
+    let evidence = RawEvidence {
+        kind,
+        bytes: fresh.quote,
+    };
     let expected = Expected {
         measurement,
-        report_data: Some(mse_attest::report_data::fresh(cert.tls_public_key(), enclave_key, &nonce)),
+        report_data: Some(mse_attest::report_data::fresh(
+            cert.tls_public_key(),
+            enclave_key,
+            &nonce,
+        )),
         enclave_key: Some(*enclave_key),
         signer: None,
     };
-    let outcome = mse_attest::verify::verify_at(&evidence, collateral, policy, &expected, SystemTime::now());
-    let report = VerifyReport::new(&evidence, &expected, Freshness::Fresh { nonce: hex::encode(nonce) }, &outcome);
+    let outcome =
+        mse_attest::verify::verify_at(&evidence, collateral, policy, &expected, SystemTime::now());
+    let report = VerifyReport::new(
+        &evidence,
+        &expected,
+        Freshness::Fresh {
+            nonce: hex::encode(nonce),
+        },
+        &outcome,
+    );
     Ok((report, outcome.ok()))
 }
 
 /// Random bytes from the OS (a nonce; not a key).
 fn getrandom(buf: &mut [u8]) -> anyhow::Result<()> {
     use rand_core::RngCore as _;
-    rand_core::OsRng.try_fill_bytes(buf).context("reading the OS random number generator")
+    rand_core::OsRng
+        .try_fill_bytes(buf)
+        .context("reading the OS random number generator")
 }

@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // clap: --help/--version are successes, everything else is a usage error.
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let ui = Ui::new(cli.color);
@@ -23,7 +27,9 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             ui.error(&format!("{e:#}"));
-            if e.chain().any(|c| c.downcast_ref::<NegativeVerdict>().is_some()) {
+            if e.chain()
+                .any(|c| c.downcast_ref::<NegativeVerdict>().is_some())
+            {
                 ExitCode::from(1)
             } else {
                 ExitCode::from(2)
@@ -35,10 +41,16 @@ fn main() -> ExitCode {
 /// `MSE_LOG=debug` shows the libraries' tracing output on stderr.
 fn tracing_init() {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("MSE_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
     }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -14,7 +14,10 @@ pub fn excluded_by<'a>(patterns: &'a [String], relpath: &Path) -> Option<&'a str
         if name.starts_with('.') {
             return Some(".* (hidden files are never shipped)");
         }
-        patterns.iter().find(|p| mse_crypto::ignore::fnmatch(&name, p)).map(String::as_str)
+        patterns
+            .iter()
+            .find(|p| mse_crypto::ignore::fnmatch(&name, p))
+            .map(String::as_str)
     })
 }
 

@@ -30,18 +30,29 @@ pub fn find_node_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     } else if let Some(p) = std::env::var_os("MSE_NODE").filter(|p| !p.is_empty()) {
         Some(PathBuf::from(p))
     } else {
-        let sibling = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("mse-node")));
-        sibling.filter(|p| p.is_file()).or_else(|| on_path("mse-node"))
+        let sibling = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("mse-node")));
+        sibling
+            .filter(|p| p.is_file())
+            .or_else(|| on_path("mse-node"))
     };
     let Some(path) = candidate else {
-        bail!("mse-node not found: build it (`cargo build -p mse-node`), put it next to mse or on PATH, or pass --node / set MSE_NODE");
+        bail!(
+            "mse-node not found: build it (`cargo build -p mse-node`), put it next to mse or on PATH, or pass --node / set MSE_NODE"
+        );
     };
     // Measured by path content; canonical so the measured file is the executed one.
-    path.canonicalize().with_context(|| format!("node binary {}: not found", path.display()))
+    path.canonicalize()
+        .with_context(|| format!("node binary {}: not found", path.display()))
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }
 
 /// The libpython a node binary links, read from its ELF dynamic section.
@@ -60,38 +71,70 @@ pub struct LinkedPython {
 pub fn linked_python(node_binary: &Path) -> anyhow::Result<Option<LinkedPython>> {
     use object::read::elf::{Dyn as _, ElfFile64};
     // Read on demand: a debug node binary is hundreds of MB, the dynamic section a few KB.
-    let file = std::fs::File::open(node_binary).with_context(|| format!("reading {}", node_binary.display()))?;
+    let file = std::fs::File::open(node_binary)
+        .with_context(|| format!("reading {}", node_binary.display()))?;
     let data = object::read::ReadCache::new(file);
-    let Ok(elf) = ElfFile64::<object::Endianness, _>::parse(&data) else { return Ok(None) };
+    let Ok(elf) = ElfFile64::<object::Endianness, _>::parse(&data) else {
+        return Ok(None);
+    };
     let endian = elf.endian();
     let sections = elf.elf_section_table();
-    let Some((dyns, link)) = sections.dynamic(endian, &data)? else { return Ok(None) };
+    let Some((dyns, link)) = sections.dynamic(endian, &data)? else {
+        return Ok(None);
+    };
     let strings = sections.strings(endian, &data, link)?;
-    let origin = node_binary.parent().map(Path::to_path_buf).unwrap_or_default();
+    let origin = node_binary
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let mut libpython = None;
     let mut dirs = Vec::new();
     for d in dyns {
         if !d.is_string(endian) {
             continue;
         }
-        let Some(offset) = d.val32(endian) else { continue };
-        let value = String::from_utf8_lossy(strings.get(offset).map_err(|()| anyhow::anyhow!("bad dynamic string"))?).into_owned();
+        let Some(offset) = d.val32(endian) else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(
+            strings
+                .get(offset)
+                .map_err(|()| anyhow::anyhow!("bad dynamic string"))?,
+        )
+        .into_owned();
         match d.tag32(endian) {
-            Some(object::elf::DT_NEEDED) if value.starts_with("libpython") => libpython = Some(value),
+            Some(object::elf::DT_NEEDED) if value.starts_with("libpython") => {
+                libpython = Some(value)
+            }
             Some(object::elf::DT_RUNPATH | object::elf::DT_RPATH) => {
                 let expanded = value.replace("$ORIGIN", &origin.to_string_lossy());
-                dirs.extend(expanded.split(':').filter(|p| !p.is_empty()).map(PathBuf::from));
+                dirs.extend(
+                    expanded
+                        .split(':')
+                        .filter(|p| !p.is_empty())
+                        .map(PathBuf::from),
+                );
             }
             _ => {}
         }
     }
-    let Some(lib) = libpython else { return Ok(None) };
-    let Some(version) = lib.strip_prefix("libpython").and_then(|r| r.split_once(".so")).map(|(v, _)| v) else {
+    let Some(lib) = libpython else {
+        return Ok(None);
+    };
+    let Some(version) = lib
+        .strip_prefix("libpython")
+        .and_then(|r| r.split_once(".so"))
+        .map(|(v, _)| v)
+    else {
         return Ok(None);
     };
     let version = version.trim_end_matches(['d', 'm', 't']).to_owned();
     let libdir = dirs.iter().find(|d| d.join(&lib).exists()).cloned();
-    Ok(Some(LinkedPython { version, search_dirs: dirs, libdir }))
+    Ok(Some(LinkedPython {
+        version,
+        search_dirs: dirs,
+        libdir,
+    }))
 }
 
 /// The runtime roots the node measures, in its order (`sys.path` order): the entries of the
@@ -99,9 +142,16 @@ pub fn linked_python(node_binary: &Path) -> anyhow::Result<Option<LinkedPython>>
 /// without its `site-packages` and `__pycache__`; then the runtime's site-packages.
 ///
 /// This mirrors mse-node's `runtime::measured`; both must change together.
-pub fn runtime_roots(site_packages: &Path, linked: Option<&LinkedPython>) -> anyhow::Result<Vec<PathBuf>> {
+pub fn runtime_roots(
+    site_packages: &Path,
+    linked: Option<&LinkedPython>,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut roots = Vec::new();
-    let stdlib = linked.and_then(|l| l.libdir.as_ref().map(|d| d.join(format!("python{}", l.version))));
+    let stdlib = linked.and_then(|l| {
+        l.libdir
+            .as_ref()
+            .map(|d| d.join(format!("python{}", l.version)))
+    });
     if let Some(stdlib) = stdlib.filter(|p| p.is_dir()) {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&stdlib)
             .with_context(|| format!("reading the standard library {}", stdlib.display()))?
@@ -109,7 +159,11 @@ pub fn runtime_roots(site_packages: &Path, linked: Option<&LinkedPython>) -> any
             .filter(|e| e.file_name() != "site-packages" && e.file_name() != "__pycache__")
             .map(|e| e.path())
             .collect();
-        entries.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+        entries.sort_by(|a, b| {
+            a.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.as_os_str().as_encoded_bytes())
+        });
         roots.extend(entries);
     }
     roots.push(site_packages.to_path_buf());
@@ -130,7 +184,10 @@ impl Storage {
         self.home().join(".cache").join("mse").join("secrets.json")
     }
     pub fn sealed_secrets(&self) -> PathBuf {
-        self.home().join(".cache").join("mse").join("sealed_secrets.json")
+        self.home()
+            .join(".cache")
+            .join("mse")
+            .join("sealed_secrets.json")
     }
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
@@ -165,8 +222,14 @@ pub fn sim_dir() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("XDG_DATA_HOME").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p).join("mse").join("sim"));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context("HOME is not set: set MSE_SIM_DIR")?;
-    Ok(PathBuf::from(home).join(".local").join("share").join("mse").join("sim"))
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("HOME is not set: set MSE_SIM_DIR")?;
+    Ok(PathBuf::from(home)
+        .join(".local")
+        .join("share")
+        .join("mse")
+        .join("sim"))
 }
 
 /// Everything needed to start one supervised node.
@@ -196,7 +259,8 @@ impl Supervised {
     /// The node is configured: from now on it outlives this process.
     pub fn release(&mut self) -> anyhow::Result<()> {
         if let Some(mut pipe) = self.pipe.take() {
-            writeln!(pipe, "{CONFIGURED}").context("telling the supervisor the node is configured")?;
+            writeln!(pipe, "{CONFIGURED}")
+                .context("telling the supervisor the node is configured")?;
             pipe.flush()?;
         }
         Ok(())
@@ -248,7 +312,11 @@ pub fn spawn_supervised(l: &Launch<'_>) -> anyhow::Result<Supervised> {
         .with_context(|| format!("opening {}", l.log_file.display()))?;
     let log2 = log.try_clone()?;
     let mut cmd = Command::new(me);
-    cmd.arg("__supervise").arg("--state-dir").arg(l.state_dir).arg("--storage").arg(&l.storage.root);
+    cmd.arg("__supervise")
+        .arg("--state-dir")
+        .arg(l.state_dir)
+        .arg("--storage")
+        .arg(&l.storage.root);
     if let Some(t) = l.lifetime {
         cmd.arg("--lifetime").arg(t.as_secs().to_string());
     }
@@ -268,7 +336,9 @@ pub fn spawn_supervised(l: &Launch<'_>) -> anyhow::Result<Supervised> {
         cmd.env(var, path);
     }
     cmd.env("MSE_SIM_DIR", l.sim_dir);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::from(log)).stderr(Stdio::from(log2));
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
     let mut child = cmd.spawn().context("starting the node supervisor")?;
     let pipe = child.stdin.take();
     Ok(Supervised { child, pipe })
@@ -276,7 +346,11 @@ pub fn spawn_supervised(l: &Launch<'_>) -> anyhow::Result<Supervised> {
 
 /// Whether a process exists (a zombie counts: its parent has not reaped it yet).
 pub fn alive(pid: i32) -> bool {
-    pid > 0 && !matches!(kill(Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))
+    pid > 0
+        && !matches!(
+            kill(Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
 }
 
 /// Stop a supervised node by its supervisor's process group: SIGTERM, then SIGKILL after
@@ -307,10 +381,16 @@ pub fn stop_group(supervisor_pid: i32, grace: Duration) -> bool {
 
 /// The last `n` lines of a log, for error messages.
 pub fn log_tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(n);
-    lines[start..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+    lines[start..]
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A free TCP port on 127.0.0.1 (the node binds it right after; a race only makes the node

@@ -56,7 +56,11 @@ pub fn lookup(name: &str) -> Option<Profile> {
 /// `4g-eu-001` → 4. Bounded so a typo cannot ask for absurd limits.
 fn hardware_gib(name: &str) -> Option<u64> {
     let (size, rest) = name.split_once("g-")?;
-    if size.is_empty() || size.len() > 3 || !size.bytes().all(|b| b.is_ascii_digit()) || rest.is_empty() {
+    if size.is_empty()
+        || size.len() > 3
+        || !size.bytes().all(|b| b.is_ascii_digit())
+        || rest.is_empty()
+    {
         return None;
     }
     let gib: u64 = size.parse().ok()?;

@@ -58,12 +58,20 @@ pub fn find_interpreter(linked: Option<&LinkedPython>) -> anyhow::Result<Interpr
                 if let Some(lib) = linked
                     && minor_version(&version) != lib.version
                 {
-                    rejected.push(format!("{} ({found_by}) is Python {version}, the node embeds {}", exe.display(), lib.version));
+                    rejected.push(format!(
+                        "{} ({found_by}) is Python {version}, the node embeds {}",
+                        exe.display(),
+                        lib.version
+                    ));
                     continue;
                 }
                 // A normalised path: it names the runtime in the cache key.
                 let executable = exe.canonicalize().unwrap_or(exe);
-                return Ok(Interpreter { executable, version, found_by });
+                return Ok(Interpreter {
+                    executable,
+                    version,
+                    found_by,
+                });
             }
             Err(e) => rejected.push(format!("{} ({found_by}): {e:#}", exe.display())),
         }
@@ -77,7 +85,11 @@ pub fn find_interpreter(linked: Option<&LinkedPython>) -> anyhow::Result<Interpr
 /// Run the interpreter once: it must start and report its version.
 fn probe(exe: &Path) -> anyhow::Result<String> {
     let out = Command::new(exe)
-        .args(["-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+        .args([
+            "-I",
+            "-c",
+            "import sys; print('%d.%d.%d' % sys.version_info[:3])",
+        ])
         .stdin(Stdio::null())
         .output()
         .context("cannot run it")?;
@@ -107,7 +119,9 @@ impl Base {
     /// Map the configuration's `docker` image to a base. Returns a note when the image is not
     /// one of the original's, so the user learns what was chosen.
     pub fn from_docker(image: Option<&str>) -> (Base, Option<String>) {
-        let Some(image) = image else { return (Base::Flask, None) };
+        let Some(image) = image else {
+            return (Base::Flask, None);
+        };
         let last = image.rsplit('/').next().unwrap_or(image);
         let repo = last.split(['@', ':']).next().unwrap_or(last);
         match repo {
@@ -176,7 +190,9 @@ pub fn cache_dir() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p).join("mse"));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context("HOME is not set: set MSE_CACHE_DIR")?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("HOME is not set: set MSE_CACHE_DIR")?;
     Ok(PathBuf::from(home).join(".cache").join("mse"))
 }
 
@@ -190,7 +206,10 @@ pub fn key(spec: &Spec<'_>) -> anyhow::Result<String> {
         h.update(value);
     };
     field("layout", LAYOUT_VERSION.as_bytes());
-    field("interpreter", spec.interpreter.executable.to_string_lossy().as_bytes());
+    field(
+        "interpreter",
+        spec.interpreter.executable.to_string_lossy().as_bytes(),
+    );
     field("python-version", spec.interpreter.version.as_bytes());
     field("base", spec.base.name().as_bytes());
     for r in spec.base.requirements() {
@@ -231,7 +250,10 @@ pub fn ensure(spec: &Spec<'_>, cache: &Path, progress: &dyn Fn(&str)) -> anyhow:
     };
     let minor = minor_version(&spec.interpreter.version);
     let rt = Runtime {
-        site_packages: dir.join("lib").join(format!("python{minor}")).join("site-packages"),
+        site_packages: dir
+            .join("lib")
+            .join(format!("python{minor}"))
+            .join("site-packages"),
         python: dir.join("bin").join("python"),
         dir: dir.clone(),
         key: key.clone(),
@@ -251,22 +273,33 @@ pub fn ensure(spec: &Spec<'_>, cache: &Path, progress: &dyn Fn(&str)) -> anyhow:
 }
 
 fn minor_version(version: &str) -> &str {
-    version.rsplit_once('.').map(|(mm, _)| mm).unwrap_or(version)
+    version
+        .rsplit_once('.')
+        .map(|(mm, _)| mm)
+        .unwrap_or(version)
 }
 
 /// A complete runtime at `dir`, if there is one.
 fn load(dir: &Path) -> anyhow::Result<Option<Runtime>> {
     let meta = dir.join(META_FILE);
     match std::fs::read(&meta) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok().filter(|rt: &Runtime| rt.site_packages.is_dir())),
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+            .ok()
+            .filter(|rt: &Runtime| rt.site_packages.is_dir())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", meta.display())),
     }
 }
 
-fn build_into(spec: &Spec<'_>, build: &Path, log_path: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<()> {
+fn build_into(
+    spec: &Spec<'_>,
+    build: &Path,
+    log_path: &Path,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<()> {
     let py = &spec.interpreter.executable;
-    let mut log = std::fs::File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let mut log = std::fs::File::create(log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     // The interpreter's own pip installs into the venv (`pip --python`), so the runtime holds
     // only the app's packages; without pip there, the venv gets its own.
     let host_pip = Command::new(py)
@@ -284,7 +317,12 @@ fn build_into(spec: &Spec<'_>, build: &Path, log_path: &Path, progress: &dyn Fn(
     run_logged(&mut venv, &mut log, "python -m venv")?;
 
     let venv_python = build.join("bin").join("python");
-    let mut packages: Vec<String> = spec.base.requirements().iter().map(|s| (*s).to_owned()).collect();
+    let mut packages: Vec<String> = spec
+        .base
+        .requirements()
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     packages.extend(spec.extra.iter().cloned());
     if packages.is_empty() && spec.requirements.is_none() {
         return Ok(());
@@ -299,7 +337,12 @@ fn build_into(spec: &Spec<'_>, build: &Path, log_path: &Path, progress: &dyn Fn(
         c.args(["-m", "pip"]);
         c
     };
-    pip.args(["install", "--disable-pip-version-check", "--no-input", "--no-warn-script-location"]);
+    pip.args([
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-warn-script-location",
+    ]);
     pip.args(&packages);
     if let Some(req) = spec.requirements {
         pip.arg("-r").arg(req);
@@ -309,7 +352,9 @@ fn build_into(spec: &Spec<'_>, build: &Path, log_path: &Path, progress: &dyn Fn(
         let tail = tail_lines(log_path, 15);
         anyhow::anyhow!(
             "{e}\n{tail}\nfix: check the package names and versions in {} (full pip log: {})",
-            spec.requirements.map(|p| p.display().to_string()).unwrap_or_else(|| "the base requirements".into()),
+            spec.requirements
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the base requirements".into()),
             log_path.display()
         )
     })?;
@@ -318,7 +363,10 @@ fn build_into(spec: &Spec<'_>, build: &Path, log_path: &Path, progress: &dyn Fn(
 
 fn run_logged(cmd: &mut Command, log: &mut std::fs::File, what: &str) -> anyhow::Result<()> {
     let _ = writeln!(log, "$ {cmd:?}");
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("running {what}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {what}"))?;
     let _ = log.write_all(&out.stdout);
     let _ = log.write_all(&out.stderr);
     if !out.status.success() {
@@ -331,7 +379,11 @@ fn tail_lines(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(n);
-    lines[start..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+    lines[start..]
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -340,9 +392,18 @@ mod tests {
 
     #[test]
     fn docker_image_names_select_the_base() {
-        assert_eq!(Base::from_docker(Some("ghcr.io/cosmian/mse-flask:20230124182826")).0, Base::Flask);
-        assert_eq!(Base::from_docker(Some("ghcr.io/cosmian/mse-fastapi:1")).0, Base::Fastapi);
-        assert_eq!(Base::from_docker(Some("ghcr.io/cosmian/mse-base:20230720095554")).0, Base::Plain);
+        assert_eq!(
+            Base::from_docker(Some("ghcr.io/cosmian/mse-flask:20230124182826")).0,
+            Base::Flask
+        );
+        assert_eq!(
+            Base::from_docker(Some("ghcr.io/cosmian/mse-fastapi:1")).0,
+            Base::Fastapi
+        );
+        assert_eq!(
+            Base::from_docker(Some("ghcr.io/cosmian/mse-base:20230720095554")).0,
+            Base::Plain
+        );
         let (base, note) = Base::from_docker(Some("python:3.11"));
         assert_eq!(base, Base::Plain);
         assert!(note.is_some());
@@ -354,9 +415,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let req = dir.path().join("requirements.txt");
         std::fs::write(&req, "requests==2.34.2\n").unwrap();
-        let interp = Interpreter { executable: "/py".into(), version: "3.11.7".into(), found_by: String::new() };
+        let interp = Interpreter {
+            executable: "/py".into(),
+            version: "3.11.7".into(),
+            found_by: String::new(),
+        };
         let k = |base, req: Option<&Path>, extra: &[String]| {
-            key(&Spec { interpreter: &interp, base, requirements: req, extra }).unwrap()
+            key(&Spec {
+                interpreter: &interp,
+                base,
+                requirements: req,
+                extra,
+            })
+            .unwrap()
         };
         let a = k(Base::Flask, Some(&req), &[]);
         assert_eq!(a, k(Base::Flask, Some(&req), &[]));
@@ -365,7 +436,19 @@ mod tests {
         assert_ne!(a, k(Base::Flask, Some(&req), &["pytest".into()]));
         std::fs::write(&req, "requests==2.34.1\n").unwrap();
         assert_ne!(a, k(Base::Flask, Some(&req), &[]));
-        let other = Interpreter { version: "3.11.8".into(), ..interp.clone() };
-        assert_ne!(a, key(&Spec { interpreter: &other, base: Base::Flask, requirements: None, extra: &[] }).unwrap());
+        let other = Interpreter {
+            version: "3.11.8".into(),
+            ..interp.clone()
+        };
+        assert_ne!(
+            a,
+            key(&Spec {
+                interpreter: &other,
+                base: Base::Flask,
+                requirements: None,
+                extra: &[]
+            })
+            .unwrap()
+        );
     }
 }

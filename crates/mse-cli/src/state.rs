@@ -57,10 +57,17 @@ impl Home {
 
     /// The folder of deployment `name` (not created).
     pub fn deployment(&self, name: &str) -> anyhow::Result<Deployment> {
-        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\0']) || name.len() > 255 {
+        if name.is_empty()
+            || name.starts_with('.')
+            || name.contains(['/', '\0'])
+            || name.len() > 255
+        {
             bail!("`{name}` is not a deployment name (letters, digits, `_`, `.` and `-`)");
         }
-        Ok(Deployment { name: name.to_owned(), dir: self.deployments_dir().join(name) })
+        Ok(Deployment {
+            name: name.to_owned(),
+            dir: self.deployments_dir().join(name),
+        })
     }
 
     /// Every deployment folder, sorted by name.
@@ -74,11 +81,16 @@ impl Home {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
             if name.starts_with('.') || !entry.path().is_dir() {
                 continue;
             }
-            out.push(Deployment { name, dir: entry.path() });
+            out.push(Deployment {
+                name,
+                dir: entry.path(),
+            });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -129,7 +141,13 @@ impl Deployment {
     pub fn read_state(&self) -> anyhow::Result<NodeState> {
         let path = self.state_path();
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt; `mse stop {}` cleans it up", path.display(), self.name))
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is corrupt; `mse stop {}` cleans it up",
+                path.display(),
+                self.name
+            )
+        })
     }
 
     pub fn write_state(&self, state: &NodeState) -> anyhow::Result<()> {
@@ -138,8 +156,11 @@ impl Deployment {
 
     pub fn read_context(&self) -> anyhow::Result<Context> {
         let path = self.context_path();
-        let text = Zeroizing::new(fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
-        toml::from_str(&text).with_context(|| format!("{} is not a valid context file", path.display()))
+        let text = Zeroizing::new(
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        );
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid context file", path.display()))
     }
 
     pub fn write_context(&self, ctx: &Context) -> anyhow::Result<()> {
@@ -180,7 +201,10 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
 /// Write a file readable by its owner only, atomically (temp file + rename in the same folder).
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("a file path has a parent")?;
-    let name = path.file_name().context("a file path has a name")?.to_string_lossy();
+    let name = path
+        .file_name()
+        .context("a file path has a name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -192,9 +216,11 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             .with_context(|| format!("creating {}", tmp.display()))?;
         // The mode of `open` only applies to new files; a stale temp file keeps its own.
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
         f.sync_all().ok();
-        fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -44,7 +44,11 @@ impl Ui {
     }
 
     fn mark(&self, colored: &str, plain: &str, style: Style) -> String {
-        if self.color { style.apply_to(colored).to_string() } else { plain.to_owned() }
+        if self.color {
+            style.apply_to(colored).to_string()
+        } else {
+            plain.to_owned()
+        }
     }
 
     /// A progress step; finish it with [`Step::done`] (a dropped step reports failure).
@@ -61,7 +65,13 @@ impl Ui {
             eprintln!("{} {what}...", self.mark("•", "-", Style::new().dim()));
             None
         };
-        Step { ui: *self, what: what.to_owned(), bar, start: Instant::now(), finished: false }
+        Step {
+            ui: *self,
+            what: what.to_owned(),
+            bar,
+            start: Instant::now(),
+            finished: false,
+        }
     }
 
     pub fn info(&self, msg: &str) {
@@ -69,20 +79,33 @@ impl Ui {
     }
 
     pub fn warn(&self, msg: &str) {
-        eprintln!("{} {msg}", self.mark("warning:", "warning:", Style::new().yellow().bold()));
+        eprintln!(
+            "{} {msg}",
+            self.mark("warning:", "warning:", Style::new().yellow().bold())
+        );
     }
 
     pub fn success(&self, msg: &str) {
-        eprintln!("{} {msg}", self.mark("✔", "ok:", Style::new().green().bold()));
+        eprintln!(
+            "{} {msg}",
+            self.mark("✔", "ok:", Style::new().green().bold())
+        );
     }
 
     pub fn error(&self, msg: &str) {
-        eprintln!("{} {msg}", self.mark("error:", "error:", Style::new().red().bold()));
+        eprintln!(
+            "{} {msg}",
+            self.mark("error:", "error:", Style::new().red().bold())
+        );
     }
 
     /// Bold text for stdout results (URLs, commands to paste).
     pub fn strong(&self, text: &str) -> String {
-        if self.color { Style::new().bold().apply_to(text).to_string() } else { text.to_owned() }
+        if self.color {
+            Style::new().bold().apply_to(text).to_string()
+        } else {
+            text.to_owned()
+        }
     }
 
     /// Ask a yes/no question on the terminal; `false` when there is no terminal to ask.

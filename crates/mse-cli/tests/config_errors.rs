@@ -15,10 +15,19 @@ use time::{Duration, OffsetDateTime};
 fn project(w: &World) -> PathBuf {
     let dir = w.path("proj");
     std::fs::create_dir_all(dir.join("code")).unwrap();
-    std::fs::write(dir.join("code/app.py"), "from flask import Flask\napp = Flask(__name__)\n").unwrap();
+    std::fs::write(
+        dir.join("code/app.py"),
+        "from flask import Flask\napp = Flask(__name__)\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("secrets.json"), "{\"login\": \"alice\"}").unwrap();
     let now = OffsetDateTime::now_utc();
-    write_cert(&dir, "example.com", now - Duration::days(1), now + Duration::days(30));
+    write_cert(
+        &dir,
+        "example.com",
+        now - Duration::days(1),
+        now + Duration::days(30),
+    );
     std::fs::write(dir.join("mse.toml"), SEED).unwrap();
     dir
 }
@@ -56,15 +65,28 @@ fn edit(dir: &Path, from: &str, to: &str) {
 fn deploy_fails(w: &World, dir: &Path, key: Option<&str>) -> String {
     let toml = dir.join("mse.toml");
     let out = w.run(&["deploy", "--path", toml.to_str().unwrap(), "-y"]);
-    assert_eq!(out.status.code(), Some(2), "deploy must fail as a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "deploy must fail as a usage error"
+    );
     let err = stderr(&out);
-    assert!(err.contains(toml.to_str().unwrap()), "names the file: {err}");
+    assert!(
+        err.contains(toml.to_str().unwrap()),
+        "names the file: {err}"
+    );
     if let Some(key) = key {
-        assert!(err.contains(&format!("key `{key}`")), "names the key `{key}`: {err}");
+        assert!(
+            err.contains(&format!("key `{key}`")),
+            "names the key `{key}`: {err}"
+        );
     }
     assert!(err.contains("fix:"), "gives a fix: {err}");
     // Nothing started: no deployment folder, no context, no key.
-    assert!(!w.conf().join("deployments").exists(), "a deployment folder was created");
+    assert!(
+        !w.conf().join("deployments").exists(),
+        "a deployment folder was created"
+    );
     err
 }
 
@@ -72,7 +94,12 @@ fn deploy_fails(w: &World, dir: &Path, key: Option<&str>) -> String {
 fn the_good_project_passes_the_checks() {
     let w = World::new();
     let dir = project(&w);
-    let out = w.run(&["deploy", "--check", "--path", dir.join("mse.toml").to_str().unwrap()]);
+    let out = w.run(&[
+        "deploy",
+        "--check",
+        "--path",
+        dir.join("mse.toml").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     assert!(stdout(&out).contains("certificate for example.com"));
 }
@@ -84,14 +111,21 @@ fn missing_key() {
     edit(&dir, "python_application=\"app:app\"\n", "");
     let err = deploy_fails(&w, &dir, Some("code.python_application"));
     assert!(err.contains("required and missing"), "{err}");
-    assert!(err.contains("add `python_application = \"app:app\"`"), "{err}");
+    assert!(
+        err.contains("add `python_application = \"app:app\"`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_type() {
     let w = World::new();
     let dir = project(&w);
-    edit(&dir, "healthcheck_endpoint=\"/whoami\"", "healthcheck_endpoint=5");
+    edit(
+        &dir,
+        "healthcheck_endpoint=\"/whoami\"",
+        "healthcheck_endpoint=5",
+    );
     let err = deploy_fails(&w, &dir, Some("code.healthcheck_endpoint"));
     assert!(err.contains("must be a string, found an integer"), "{err}");
 }
@@ -110,11 +144,18 @@ fn toml_syntax_error() {
 fn module_not_found() {
     let w = World::new();
     let dir = project(&w);
-    edit(&dir, "python_application=\"app:app\"", "python_application=\"web.main:app\"");
+    edit(
+        &dir,
+        "python_application=\"app:app\"",
+        "python_application=\"web.main:app\"",
+    );
     let err = deploy_fails(&w, &dir, Some("code.python_application"));
     assert!(err.contains("module `web.main` not found"), "{err}");
     assert!(err.contains("web/main.py"), "says where it looked: {err}");
-    assert!(err.contains("web/main/__init__.py"), "says where it looked: {err}");
+    assert!(
+        err.contains("web/main/__init__.py"),
+        "says where it looked: {err}"
+    );
 }
 
 #[test]
@@ -123,8 +164,17 @@ fn a_package_module_is_found() {
     let dir = project(&w);
     std::fs::create_dir_all(dir.join("code/web")).unwrap();
     std::fs::write(dir.join("code/web/__init__.py"), "app = None\n").unwrap();
-    edit(&dir, "python_application=\"app:app\"", "python_application=\"web:app\"");
-    let out = w.run(&["deploy", "--check", "--path", dir.join("mse.toml").to_str().unwrap()]);
+    edit(
+        &dir,
+        "python_application=\"app:app\"",
+        "python_application=\"web:app\"",
+    );
+    let out = w.run(&[
+        "deploy",
+        "--check",
+        "--path",
+        dir.join("mse.toml").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
 }
 
@@ -134,14 +184,21 @@ fn module_excluded_by_mseignore() {
     let dir = project(&w);
     std::fs::write(dir.join("code/.mseignore"), "# keep it small\napp.py\n").unwrap();
     let err = deploy_fails(&w, &dir, Some("code.python_application"));
-    assert!(err.contains("excluded by the pattern `app.py` of .mseignore"), "{err}");
+    assert!(
+        err.contains("excluded by the pattern `app.py` of .mseignore"),
+        "{err}"
+    );
 }
 
 #[test]
 fn python_application_not_module_variable() {
     let w = World::new();
     let dir = project(&w);
-    edit(&dir, "python_application=\"app:app\"", "python_application=\"app\"");
+    edit(
+        &dir,
+        "python_application=\"app:app\"",
+        "python_application=\"app\"",
+    );
     let err = deploy_fails(&w, &dir, Some("code.python_application"));
     assert!(err.contains("is not `module:variable`"), "{err}");
 }
@@ -150,10 +207,17 @@ fn python_application_not_module_variable() {
 fn healthcheck_without_slash() {
     let w = World::new();
     let dir = project(&w);
-    edit(&dir, "healthcheck_endpoint=\"/whoami\"", "healthcheck_endpoint=\"whoami\"");
+    edit(
+        &dir,
+        "healthcheck_endpoint=\"/whoami\"",
+        "healthcheck_endpoint=\"whoami\"",
+    );
     let err = deploy_fails(&w, &dir, Some("code.healthcheck_endpoint"));
     assert!(err.contains("does not start with `/`"), "{err}");
-    assert!(err.contains("healthcheck_endpoint = \"/whoami\""), "suggests the corrected value: {err}");
+    assert!(
+        err.contains("healthcheck_endpoint = \"/whoami\""),
+        "suggests the corrected value: {err}"
+    );
 }
 
 #[test]
@@ -163,7 +227,10 @@ fn unknown_resource() {
     edit(&dir, "resource=\"free\"", "resource=\"gigantic\"");
     let err = deploy_fails(&w, &dir, Some("resource"));
     assert!(err.contains("unknown resource profile `gigantic`"), "{err}");
-    assert!(err.contains("free, small, medium, large"), "lists the known ones: {err}");
+    assert!(
+        err.contains("free, small, medium, large"),
+        "lists the known ones: {err}"
+    );
 }
 
 #[test]
@@ -171,7 +238,12 @@ fn domain_not_in_certificate() {
     let w = World::new();
     let dir = project(&w);
     let now = OffsetDateTime::now_utc();
-    write_cert(&dir, "other.org", now - Duration::days(1), now + Duration::days(30));
+    write_cert(
+        &dir,
+        "other.org",
+        now - Duration::days(1),
+        now + Duration::days(30),
+    );
     let err = deploy_fails(&w, &dir, Some("ssl.domain_name"));
     assert!(err.contains("does not cover `example.com`"), "{err}");
     assert!(err.contains("other.org"), "shows the names it has: {err}");
@@ -182,9 +254,23 @@ fn wildcard_certificate_covers_a_subdomain() {
     let w = World::new();
     let dir = project(&w);
     let now = OffsetDateTime::now_utc();
-    write_cert(&dir, "*.example.com", now - Duration::days(1), now + Duration::days(30));
-    edit(&dir, "domain_name=\"example.com\"", "domain_name=\"app.example.com\"");
-    let out = w.run(&["deploy", "--check", "--path", dir.join("mse.toml").to_str().unwrap()]);
+    write_cert(
+        &dir,
+        "*.example.com",
+        now - Duration::days(1),
+        now + Duration::days(30),
+    );
+    edit(
+        &dir,
+        "domain_name=\"example.com\"",
+        "domain_name=\"app.example.com\"",
+    );
+    let out = w.run(&[
+        "deploy",
+        "--check",
+        "--path",
+        dir.join("mse.toml").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
 }
 
@@ -192,7 +278,12 @@ fn wildcard_certificate_covers_a_subdomain() {
 fn key_not_matching_certificate() {
     let w = World::new();
     let dir = project(&w);
-    let other = mse_cli::cmd::testcert::generate("example.com", OffsetDateTime::now_utc(), OffsetDateTime::now_utc() + Duration::days(1)).unwrap();
+    let other = mse_cli::cmd::testcert::generate(
+        "example.com",
+        OffsetDateTime::now_utc(),
+        OffsetDateTime::now_utc() + Duration::days(1),
+    )
+    .unwrap();
     std::fs::write(dir.join("key.secret.pem"), other.key_pem.as_bytes()).unwrap();
     let err = deploy_fails(&w, &dir, Some("ssl.private_key"));
     assert!(err.contains("does not belong to the certificate"), "{err}");
@@ -203,7 +294,12 @@ fn expired_certificate() {
     let w = World::new();
     let dir = project(&w);
     let now = OffsetDateTime::now_utc();
-    write_cert(&dir, "example.com", now - Duration::days(60), now - Duration::days(1));
+    write_cert(
+        &dir,
+        "example.com",
+        now - Duration::days(60),
+        now - Duration::days(1),
+    );
     let err = deploy_fails(&w, &dir, Some("ssl.certificate"));
     assert!(err.contains("the certificate expired on"), "{err}");
     assert!(err.contains("renew the certificate"), "{err}");
@@ -215,7 +311,10 @@ fn unreadable_secrets() {
     let dir = project(&w);
     std::fs::remove_file(dir.join("secrets.json")).unwrap();
     let err = deploy_fails(&w, &dir, Some("code.secrets"));
-    assert!(err.contains("cannot read") && err.contains("secrets.json"), "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains("secrets.json"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -233,12 +332,21 @@ fn private_key_inside_the_code_folder() {
     let w = World::new();
     let dir = project(&w);
     std::fs::rename(dir.join("key.secret.pem"), dir.join("code/key.secret.pem")).unwrap();
-    edit(&dir, "private_key=\"./key.secret.pem\"", "private_key=\"./code/key.secret.pem\"");
+    edit(
+        &dir,
+        "private_key=\"./key.secret.pem\"",
+        "private_key=\"./code/key.secret.pem\"",
+    );
     let err = deploy_fails(&w, &dir, Some("ssl.private_key"));
     assert!(err.contains("would be shipped with the code"), "{err}");
     // Excluding it with .mseignore is the documented way out.
     std::fs::write(dir.join("code/.mseignore"), "*.secret.pem\n").unwrap();
-    let out = w.run(&["deploy", "--check", "--path", dir.join("mse.toml").to_str().unwrap()]);
+    let out = w.run(&[
+        "deploy",
+        "--check",
+        "--path",
+        dir.join("mse.toml").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
 }
 

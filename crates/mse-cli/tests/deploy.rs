@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use common::{World, stderr, stdout};
 
 fn state(w: &World, name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(w.conf().join("deployments").join(name).join("state.json")).unwrap();
+    let text = std::fs::read_to_string(w.conf().join("deployments").join(name).join("state.json"))
+        .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -30,7 +31,12 @@ fn processes_of(dir: &Path) -> Vec<String> {
     let needle = dir.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
             continue;
         }
         if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
@@ -45,7 +51,10 @@ fn processes_of(dir: &Path) -> Vec<String> {
 
 /// The `Try:` line deploy prints.
 fn curl_line(out: &str) -> String {
-    out.lines().find_map(|l| l.strip_prefix("Try:")).map(|l| l.trim().to_owned()).expect("deploy prints a curl line")
+    out.lines()
+        .find_map(|l| l.strip_prefix("Try:"))
+        .map(|l| l.trim().to_owned())
+        .expect("deploy prints a curl line")
 }
 
 fn sh(cmd: &str) -> std::process::Output {
@@ -85,7 +94,11 @@ impl Watch {
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        Watch { seen, stop, thread: Some(thread) }
+        Watch {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     fn finish(mut self) -> bool {
@@ -98,17 +111,27 @@ impl Watch {
 /// What would hold what the node received: the app secrets and the decrypted code.
 fn received_paths(w: &World, name: &str) -> Vec<PathBuf> {
     let storage = w.conf().join("deployments").join(name).join("storage");
-    vec![storage.join("home/.cache/mse/secrets.json"), storage.join("mse-app/app.py")]
+    vec![
+        storage.join("home/.cache/mse/secrets.json"),
+        storage.join("mse-app/app.py"),
+    ]
 }
 
 /// The node's own record: it served its certificate (when `waited`) and received no POST.
 fn no_configuration_in_log(w: &World, name: &str, waited: bool) {
-    let log = std::fs::read_to_string(w.conf().join("deployments").join(name).join("node.log")).unwrap();
+    let log =
+        std::fs::read_to_string(w.conf().join("deployments").join(name).join("node.log")).unwrap();
     if waited {
-        assert!(log.contains("configuration server waiting"), "the node did start and wait: {log}");
+        assert!(
+            log.contains("configuration server waiting"),
+            "the node did start and wait: {log}"
+        );
     }
     assert!(!log.contains("\"POST "), "the node received a POST: {log}");
-    assert!(!log.contains("configuration installed") && !log.contains("configuration refused"), "{log}");
+    assert!(
+        !log.contains("configuration installed") && !log.contains("configuration refused"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -125,16 +148,33 @@ fn helloworld_deploys_answers_over_verified_tls_and_stops_clean() {
 
     // The ready-to-paste curl line works as printed: verified TLS, the secret login.
     let curl = curl_line(&stdout(&out));
-    assert!(curl.contains("--cacert") && curl.contains("--resolve example.com:"), "{curl}");
+    assert!(
+        curl.contains("--cacert") && curl.contains("--resolve example.com:"),
+        "{curl}"
+    );
     let got = sh(&format!("{curl} -sS --fail"));
-    assert_eq!(String::from_utf8_lossy(&got.stdout), "jane@example.com", "{}", stderr(&got));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "jane@example.com",
+        "{}",
+        stderr(&got)
+    );
     // Without being told to trust the certificate, curl refuses: the check is real.
-    let untrusted = sh(&format!("{} -sS --fail", curl.replace(&format!("--cacert {}", dep.join("cert.pem").display()), "")));
-    assert!(!untrusted.status.success(), "curl trusted an unknown certificate");
+    let untrusted = sh(&format!(
+        "{} -sS --fail",
+        curl.replace(&format!("--cacert {}", dep.join("cert.pem").display()), "")
+    ));
+    assert!(
+        !untrusted.status.success(),
+        "curl trusted an unknown certificate"
+    );
 
     // Python requests, verifying against the deployed certificate.
     let port = state(&w, "helloworld")["port"].as_u64().unwrap();
-    if common::require("the Python test environment (.venv-test)", common::test_python().is_some()) {
+    if common::require(
+        "the Python test environment (.venv-test)",
+        common::test_python().is_some(),
+    ) {
         let script = r#"
 import sys, requests
 from requests.adapters import HTTPAdapter
@@ -150,10 +190,20 @@ r.raise_for_status()
 print(r.text, end="")
 "#;
         let py = Command::new(common::test_python().unwrap())
-            .args(["-c", script, &port.to_string(), dep.join("cert.pem").to_str().unwrap()])
+            .args([
+                "-c",
+                script,
+                &port.to_string(),
+                dep.join("cert.pem").to_str().unwrap(),
+            ])
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&py.stdout), "jane@example.com", "{}", stderr(&py));
+        assert_eq!(
+            String::from_utf8_lossy(&py.stdout),
+            "jane@example.com",
+            "{}",
+            stderr(&py)
+        );
     }
 
     // Read commands, human and JSON.
@@ -161,7 +211,8 @@ print(r.text, end="")
     let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(st["phase"], "running");
     assert_eq!(st["health"], "running");
-    let list: serde_json::Value = serde_json::from_slice(&w.run(&["list", "--json"]).stdout).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_slice(&w.run(&["list", "--json"]).stdout).unwrap();
     assert_eq!(list[0]["name"], "helloworld");
     let v = w.run(&["verify", "helloworld", "--json"]);
     assert_eq!(v.status.code(), Some(0));
@@ -169,7 +220,8 @@ print(r.text, end="")
     assert_eq!(reports[0]["ok"], true);
     assert_eq!(reports[0]["simulated"], true);
     assert_eq!(reports[1]["freshness"]["kind"], "fresh");
-    let ctx: serde_json::Value = serde_json::from_slice(&w.run(&["context", "helloworld", "--json"]).stdout).unwrap();
+    let ctx: serde_json::Value =
+        serde_json::from_slice(&w.run(&["context", "helloworld", "--json"]).stdout).unwrap();
     assert_eq!(ctx["code_secret_key"], "[redacted]");
     assert_eq!(ctx["nonces"].as_object().unwrap().len(), 1);
 
@@ -186,11 +238,24 @@ print(r.text, end="")
     let stop = w.run(&["stop", "helloworld"]);
     assert!(stop.status.success());
     assert!(!pid_alive(supervisor), "the supervisor survived stop");
-    assert!(processes_of(&dep).is_empty(), "node processes survived stop: {:?}", processes_of(&dep));
-    assert!(!dep.join("storage").exists(), "plaintext storage left behind");
+    assert!(
+        processes_of(&dep).is_empty(),
+        "node processes survived stop: {:?}",
+        processes_of(&dep)
+    );
+    assert!(
+        !dep.join("storage").exists(),
+        "plaintext storage left behind"
+    );
     assert!(!dep.join("app").exists(), "shipped code left behind");
-    assert!(!sh(&format!("{curl} -sS --fail --max-time 5")).status.success(), "the app still answers");
-    let st: serde_json::Value = serde_json::from_slice(&w.run(&["status", "helloworld", "--json"]).stdout).unwrap();
+    assert!(
+        !sh(&format!("{curl} -sS --fail --max-time 5"))
+            .status
+            .success(),
+        "the app still answers"
+    );
+    let st: serde_json::Value =
+        serde_json::from_slice(&w.run(&["status", "helloworld", "--json"]).stdout).unwrap();
     assert_eq!(st["phase"], "stopped");
 }
 
@@ -208,9 +273,17 @@ fn the_attested_certificate_serves_the_app_without_ssl_section() {
     let out = w.run(&["deploy", "--path", toml.to_str().unwrap(), "-y"]);
     assert!(out.status.success());
     let curl = curl_line(&stdout(&out));
-    assert!(curl.contains("https://localhost:") && !curl.contains("--resolve"), "{curl}");
+    assert!(
+        curl.contains("https://localhost:") && !curl.contains("--resolve"),
+        "{curl}"
+    );
     let got = sh(&format!("{curl} -sS --fail"));
-    assert_eq!(String::from_utf8_lossy(&got.stdout), "jane@example.com", "{}", stderr(&got));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "jane@example.com",
+        "{}",
+        stderr(&got)
+    );
     assert!(w.run(&["stop", "helloworld", "--remove"]).status.success());
     assert!(!w.conf().join("deployments/helloworld").exists());
 }
@@ -230,33 +303,72 @@ fn a_node_that_does_not_verify_is_sent_nothing() {
     //    see whether the secrets or the decrypted code ever appear.
     let watch = Watch::start(received_paths(&w, "helloworld"));
     let wrong = "00".repeat(32);
-    let out = w.run(&["deploy", "--path", toml, "-y", "--insecure-no-sandbox", "--expected-measurement", &wrong]);
+    let out = w.run(&[
+        "deploy",
+        "--path",
+        toml,
+        "-y",
+        "--insecure-no-sandbox",
+        "--expected-measurement",
+        &wrong,
+    ]);
     let seen = watch.finish();
-    assert_eq!(out.status.code(), Some(1), "a rejected node is a negative verdict");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected node is a negative verdict"
+    );
     assert!(stderr(&out).contains("nothing was sent"));
-    assert!(stdout(&out).contains("FAILED: measurement") || stderr(&out).contains("FAILED: measurement"));
+    assert!(
+        stdout(&out).contains("FAILED: measurement")
+            || stderr(&out).contains("FAILED: measurement")
+    );
     assert!(!seen, "secrets or code reached the node's storage");
     no_configuration_in_log(&w, "helloworld", true);
     assert_eq!(state(&w, "helloworld")["phase"], "rejected");
-    assert!(!dep.join("context.mse").exists(), "a rejected deployment keeps no code key");
-    assert!(processes_of(&dep).is_empty(), "the rejected node still runs");
+    assert!(
+        !dep.join("context.mse").exists(),
+        "a rejected deployment keeps no code key"
+    );
+    assert!(
+        processes_of(&dep).is_empty(),
+        "the rejected node still runs"
+    );
 
     // 2. Simulated evidence under the strict policy (no simulation root trusted).
     let watch = Watch::start(received_paths(&w, "helloworld"));
-    let out = w.run(&["deploy", "--path", toml, "-y", "--insecure-no-sandbox", "--policy", "strict"]);
+    let out = w.run(&[
+        "deploy",
+        "--path",
+        toml,
+        "-y",
+        "--insecure-no-sandbox",
+        "--policy",
+        "strict",
+    ]);
     let seen = watch.finish();
     assert_eq!(out.status.code(), Some(1));
-    assert!(format!("{}{}", stdout(&out), stderr(&out)).to_lowercase().contains("simulation"));
+    assert!(
+        format!("{}{}", stdout(&out), stderr(&out))
+            .to_lowercase()
+            .contains("simulation")
+    );
     assert!(!seen, "secrets or code reached the node's storage");
     no_configuration_in_log(&w, "helloworld", true);
-    assert!(processes_of(&dep).is_empty(), "the rejected node still runs");
+    assert!(
+        processes_of(&dep).is_empty(),
+        "the rejected node still runs"
+    );
 
     // 3. Control: the same watcher does see what a verified node receives.
     let watch = Watch::start(received_paths(&w, "helloworld"));
     let out = w.run(&["deploy", "--path", toml, "-y", "--insecure-no-sandbox"]);
     let seen = watch.finish();
     assert!(out.status.success());
-    assert!(seen, "the watcher cannot see the node's storage: steps 1 and 2 prove nothing");
+    assert!(
+        seen,
+        "the watcher cannot see the node's storage: steps 1 and 2 prove nothing"
+    );
     assert!(w.run(&["stop", "helloworld"]).status.success());
     assert!(!dep.join("storage").exists());
 }
@@ -271,10 +383,18 @@ fn killing_deploy_before_configuration_leaves_no_node() {
     let toml = app.join("mse.toml");
     let dep = w.conf().join("deployments/helloworld");
     // Build the runtime first, so the kill below lands while the node starts.
-    assert!(w.run(&["deploy", "--path", toml.to_str().unwrap(), "-y"]).status.success());
+    assert!(
+        w.run(&["deploy", "--path", toml.to_str().unwrap(), "-y"])
+            .status
+            .success()
+    );
     assert!(w.run(&["stop", "helloworld", "--remove"]).status.success());
 
-    let mut deploy = w.mse().args(["deploy", "--path", toml.to_str().unwrap(), "-y"]).spawn().unwrap();
+    let mut deploy = w
+        .mse()
+        .args(["deploy", "--path", toml.to_str().unwrap(), "-y"])
+        .spawn()
+        .unwrap();
     // The state file appears right after the supervisor starts; the node then needs seconds
     // to measure itself before it can be configured.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -289,14 +409,28 @@ fn killing_deploy_before_configuration_leaves_no_node() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while pid_alive(supervisor) || !processes_of(&dep).is_empty() {
-        assert!(Instant::now() < deadline, "orphans: {:?}", processes_of(&dep));
+        assert!(
+            Instant::now() < deadline,
+            "orphans: {:?}",
+            processes_of(&dep)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(state(&w, "helloworld")["phase"], "starting", "killed before configuration");
-    assert!(!dep.join("storage").exists(), "the node's storage was left behind");
+    assert_eq!(
+        state(&w, "helloworld")["phase"],
+        "starting",
+        "killed before configuration"
+    );
+    assert!(
+        !dep.join("storage").exists(),
+        "the node's storage was left behind"
+    );
     no_configuration_in_log(&w, "helloworld", false);
     let why = std::fs::read_to_string(dep.join("node.exit")).unwrap();
-    assert!(why.contains("deploy ended before configuring the node"), "{why}");
+    assert!(
+        why.contains("deploy ended before configuring the node"),
+        "{why}"
+    );
     // Keys: only inside the client's folder, owner-only.
     assert_private(&w.conf());
 }

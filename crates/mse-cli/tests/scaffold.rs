@@ -16,15 +16,33 @@ fn scaffold_writes_a_complete_project() {
     let out = w.run(&["scaffold", "shop"]);
     assert!(out.status.success());
     let root = w.path("shop");
-    for f in ["mse.toml", "secrets.json", "code/app.py", "code/requirements.txt", "code/.mseignore", "tests/conftest.py", "tests/test_app.py", ".gitignore"] {
+    for f in [
+        "mse.toml",
+        "secrets.json",
+        "code/app.py",
+        "code/requirements.txt",
+        "code/.mseignore",
+        "tests/conftest.py",
+        "tests/test_app.py",
+        ".gitignore",
+    ] {
         assert!(root.join(f).is_file(), "{f} missing");
     }
     let toml = std::fs::read_to_string(root.join("mse.toml")).unwrap();
     assert!(toml.starts_with("name = \"shop\""), "{toml}");
-    let mode = std::fs::metadata(root.join("secrets.json")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(root.join("secrets.json"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "secrets.json is private");
     // Its configuration passes every check as written.
-    let check = w.run(&["deploy", "--check", "--path", root.join("mse.toml").to_str().unwrap()]);
+    let check = w.run(&[
+        "deploy",
+        "--check",
+        "--path",
+        root.join("mse.toml").to_str().unwrap(),
+    ]);
     assert!(check.status.success());
     // A second scaffold does not overwrite it.
     let again = w.run(&["scaffold", "shop"]);
@@ -34,7 +52,10 @@ fn scaffold_writes_a_complete_project() {
 
 #[test]
 fn scaffold_then_localtest_passes_and_a_failing_test_exits_1() {
-    if !common::require("the mse-node binary (cargo build -p mse-node)", common::node_binary().is_some()) {
+    if !common::require(
+        "the mse-node binary (cargo build -p mse-node)",
+        common::node_binary().is_some(),
+    ) {
         return;
     }
     let w = World::new();
@@ -43,7 +64,10 @@ fn scaffold_then_localtest_passes_and_a_failing_test_exits_1() {
     let toml = root.join("mse.toml");
     let out = w.run(&["localtest", "--path", toml.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "localtest failed");
-    assert!(stdout(&out).contains("3 passed"), "pytest ran the three tests");
+    assert!(
+        stdout(&out).contains("3 passed"),
+        "pytest ran the three tests"
+    );
 
     std::fs::write(
         root.join("tests/test_more.py"),
@@ -51,7 +75,11 @@ fn scaffold_then_localtest_passes_and_a_failing_test_exits_1() {
     )
     .unwrap();
     let out = w.run(&["localtest", "--path", toml.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "failing tests are a negative verdict");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "failing tests are a negative verdict"
+    );
     assert!(stderr(&out).contains("the tests failed"));
     // Nothing is left running.
     let leftovers: Vec<_> = std::fs::read_dir("/proc")

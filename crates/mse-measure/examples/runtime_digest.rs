@@ -20,7 +20,10 @@ fn main() -> std::process::ExitCode {
     };
     let digest = Sha256::digest(&bytes);
     let elapsed = start.elapsed();
-    let files = bytes.split(|&b| b == b'\n').filter(|l| l.starts_with(b"file ")).count();
+    let files = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"file "))
+        .count();
     println!(
         "{}  {} files, {:.1} ms",
         hex::encode(digest),

@@ -49,9 +49,16 @@ fn example() -> Inputs {
     write(&app.join("requirements.txt"), b"flask==3.1.3\n");
     write(&app.join("pkg/mod.py.enc"), b"ciphertext of pkg/mod.py");
 
-    let args = ["--port", "8443", "--application", "app:app", "--subject", "CN=localhost, O=My App"]
-        .map(String::from)
-        .to_vec();
+    let args = [
+        "--port",
+        "8443",
+        "--application",
+        "app:app",
+        "--subject",
+        "CN=localhost, O=My App",
+    ]
+    .map(String::from)
+    .to_vec();
     Inputs {
         node: root.join("mse-node"),
         runtime: vec![rt, libpython],
@@ -79,9 +86,13 @@ impl Inputs {
 #[test]
 fn worked_example_matches_docs() {
     let inputs = example();
-    let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/measurement.md"))
-        .expect("docs/measurement.md");
-    let runtime_stream = String::from_utf8(runtime_canonical_bytes(&inputs.roots()).unwrap()).unwrap();
+    let doc = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/measurement.md"
+    ))
+    .expect("docs/measurement.md");
+    let runtime_stream =
+        String::from_utf8(runtime_canonical_bytes(&inputs.roots()).unwrap()).unwrap();
     let manifest = inputs.manifest();
     let canonical = String::from_utf8(manifest.to_canonical_bytes()).unwrap();
     let measurement = hex::encode(manifest.measurement());
@@ -108,7 +119,11 @@ fn worked_example_matches_docs() {
 fn identical_inputs_give_identical_measurements() {
     let (a, b) = (example(), example());
     assert_eq!(a.measurement(), b.measurement());
-    assert_eq!(a.runtime_digest(), b.runtime_digest(), "independent of where the runtime lies");
+    assert_eq!(
+        a.runtime_digest(),
+        b.runtime_digest(),
+        "independent of where the runtime lies"
+    );
 }
 
 #[test]
@@ -126,11 +141,19 @@ fn one_byte_of_code_changes_it() {
 fn a_renamed_or_added_code_file_changes_it() {
     let inputs = example();
     let before = inputs.measurement();
-    fs::rename(inputs.app.join("app.py.enc"), inputs.app.join("main.py.enc")).unwrap();
+    fs::rename(
+        inputs.app.join("app.py.enc"),
+        inputs.app.join("main.py.enc"),
+    )
+    .unwrap();
     let renamed = inputs.measurement();
     assert_ne!(renamed, before);
     fs::create_dir(inputs.app.join("empty")).unwrap();
-    assert_eq!(inputs.measurement(), renamed, "directories alone do not ship");
+    assert_eq!(
+        inputs.measurement(),
+        renamed,
+        "directories alone do not ship"
+    );
     write(&inputs.app.join("empty/x"), b"");
     assert_ne!(inputs.measurement(), renamed);
 }
@@ -191,7 +214,9 @@ fn runtime_content_names_exec_bits_links_and_roots_change_it() {
     assert_ne!(runtime_digest(&reversed).unwrap(), with_dir, "root order");
 
     // And the measurement follows the runtime digest.
-    let m = |r: &RuntimeDigest| Manifest::from_parts(&inputs.node, r, &inputs.app, &inputs.args).unwrap();
+    let m = |r: &RuntimeDigest| {
+        Manifest::from_parts(&inputs.node, r, &inputs.app, &inputs.args).unwrap()
+    };
     assert_ne!(m(&with_dir).measurement(), m(&before).measurement());
 }
 
@@ -199,7 +224,10 @@ fn runtime_content_names_exec_bits_links_and_roots_change_it() {
 fn bytecode_written_by_python_does_not_change_it() {
     let inputs = example();
     let before = inputs.runtime_digest();
-    write(&inputs.runtime[0].join("lib/__pycache__/new.cpython-311.pyc"), b"x");
+    write(
+        &inputs.runtime[0].join("lib/__pycache__/new.cpython-311.pyc"),
+        b"x",
+    );
     write(&inputs.runtime[0].join("lib/other.pyc"), b"x");
     write(&inputs.runtime[0].join("__pycache__/a.pyc"), b"x");
     assert_eq!(inputs.runtime_digest(), before);
@@ -210,7 +238,12 @@ fn symlinks_in_the_app_dir_are_refused() {
     let inputs = example();
     std::os::unix::fs::symlink("/etc/hostname", inputs.app.join("link")).unwrap();
     assert!(matches!(
-        Manifest::from_parts(&inputs.node, &inputs.runtime_digest(), &inputs.app, &inputs.args),
+        Manifest::from_parts(
+            &inputs.node,
+            &inputs.runtime_digest(),
+            &inputs.app,
+            &inputs.args
+        ),
         Err(mse_measure::Error::SymlinkInCode(_))
     ));
 }
@@ -233,7 +266,10 @@ fn canonical_bytes_round_trip_and_the_parser_is_strict() {
     // Every strict prefix and every single-byte change of a valid encoding either fails to
     // parse or parses to something that re-encodes to exactly those bytes (never a panic).
     for len in 0..bytes.len() {
-        assert!(Manifest::from_canonical_bytes(&bytes[..len]).is_err(), "prefix {len}");
+        assert!(
+            Manifest::from_canonical_bytes(&bytes[..len]).is_err(),
+            "prefix {len}"
+        );
     }
     for i in 0..bytes.len() {
         for flip in [0x01, 0x20, 0x80] {

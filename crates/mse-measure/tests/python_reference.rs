@@ -13,27 +13,45 @@ use mse_measure::{Manifest, runtime_digest};
 
 fn python() -> Option<PathBuf> {
     let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test/bin/python");
-    let candidate = std::env::var_os("MSE_TEST_PYTHON").map(PathBuf::from).unwrap_or(fallback);
+    let candidate = std::env::var_os("MSE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or(fallback);
     if candidate.exists() {
         return Some(candidate);
     }
     if std::env::var("MSE_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
         panic!("MSE_TEST_PYTHON: no Python at {}", candidate.display());
     }
-    println!("SKIPPED: MSE_TEST_PYTHON not set and {} missing", candidate.display());
+    println!(
+        "SKIPPED: MSE_TEST_PYTHON not set and {} missing",
+        candidate.display()
+    );
     None
 }
 
 /// The ```python block under "Reference implementation" in docs/measurement.md.
 fn reference_code() -> String {
-    let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/measurement.md")).unwrap();
-    let section = doc.split("## Reference implementation").nth(1).expect("section");
+    let doc = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/measurement.md"
+    ))
+    .unwrap();
+    let section = doc
+        .split("## Reference implementation")
+        .nth(1)
+        .expect("section");
     let code = section.split("```python\n").nth(1).expect("python block");
     code.split("\n```").next().unwrap().to_owned()
 }
 
 /// Python's (runtime digest, measurement) for these inputs.
-fn python_digests(py: &Path, node: &Path, roots: &[PathBuf], app: &Path, args: &[String]) -> (String, String) {
+fn python_digests(
+    py: &Path,
+    node: &Path,
+    roots: &[PathBuf],
+    app: &Path,
+    args: &[String],
+) -> (String, String) {
     let driver = r#"
 import json, sys
 node, roots, app, args = json.loads(sys.argv[1])
@@ -48,10 +66,17 @@ print(measurement(node, roots, app, args))
         .arg(input)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();
-    (lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned())
+    (
+        lines.next().unwrap().to_owned(),
+        lines.next().unwrap().to_owned(),
+    )
 }
 
 /// JSON array [node, roots, app, args]; paths here are ASCII temp paths.
@@ -62,7 +87,9 @@ fn serde_like_json(node: &Path, roots: &[PathBuf], app: &Path, args: &[String]) 
             match c {
                 '"' => out.push_str("\\\""),
                 '\\' => out.push_str("\\\\"),
-                c if (c as u32) < 0x20 || (c as u32) > 0x7e => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    out.push_str(&format!("\\u{:04x}", c as u32))
+                }
                 c => out.push(c),
             }
         }
@@ -101,8 +128,21 @@ impl Rng {
 }
 
 const NAMES: &[&[u8]] = &[
-    b"a", b"b.py", b"B.py", b"a b", b"__pycache__", b"x.pyc", b"lib-dynload", b"lib.so",
-    b"\xc3\xa9t\xc3\xa9.py", b"new\nline", b"\xff\xfe", b"z", b"a.b", b"a-b", b"tab\there",
+    b"a",
+    b"b.py",
+    b"B.py",
+    b"a b",
+    b"__pycache__",
+    b"x.pyc",
+    b"lib-dynload",
+    b"lib.so",
+    b"\xc3\xa9t\xc3\xa9.py",
+    b"new\nline",
+    b"\xff\xfe",
+    b"z",
+    b"a.b",
+    b"a-b",
+    b"tab\there",
 ];
 
 fn random_tree(rng: &mut Rng, dir: &Path, depth: u32) {
@@ -138,17 +178,30 @@ fn python_reference_agrees_on_random_trees() {
         let dir = tempfile::tempdir().unwrap();
         let node = dir.path().join("node");
         fs::write(&node, seed.to_le_bytes()).unwrap();
-        let roots = vec![dir.path().join("rt0"), dir.path().join("rt1"), dir.path().join("single")];
+        let roots = vec![
+            dir.path().join("rt0"),
+            dir.path().join("rt1"),
+            dir.path().join("single"),
+        ];
         random_tree(&mut rng, &roots[0], 0);
         random_tree(&mut rng, &roots[1], 0);
         fs::write(&roots[2], b"single file root").unwrap();
         // App dirs hold regular files with UTF-8 names only.
         let app = dir.path().join("app");
         for i in 0..(1 + rng.below(6)) {
-            let rel = format!("{}/f {i}.enc", ["", "pkg", "pkg/sub", "é"][rng.below(4) as usize]);
+            let rel = format!(
+                "{}/f {i}.enc",
+                ["", "pkg", "pkg/sub", "é"][rng.below(4) as usize]
+            );
             let path = app.join(rel.trim_start_matches('/'));
             fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, (0..rng.below(500)).map(|_| rng.next() as u8).collect::<Vec<_>>()).unwrap();
+            fs::write(
+                path,
+                (0..rng.below(500))
+                    .map(|_| rng.next() as u8)
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
         }
         let args: Vec<String> = (0..rng.below(5)).map(|i| format!("arg {i}\n é")).collect();
         assert_eq!(

@@ -83,7 +83,12 @@ pub struct Cli {
     pub tee: TeeArg,
 
     /// Python `site-packages` directories of the runtime (the app's dependencies), measured.
-    #[arg(long = "site-packages", value_name = "DIR", env = "MSE_SITE_PACKAGES", value_delimiter = ':')]
+    #[arg(
+        long = "site-packages",
+        value_name = "DIR",
+        env = "MSE_SITE_PACKAGES",
+        value_delimiter = ':'
+    )]
     pub site_packages: Vec<PathBuf>,
 
     /// Python worker threads serving requests.
@@ -147,12 +152,16 @@ fn is_identifier(s: &str) -> bool {
 }
 
 fn parse_application(s: &str) -> std::result::Result<Application, String> {
-    let hint = "expected MODULE:VARIABLE such as `app:app` (a dotted module path and a variable name)";
+    let hint =
+        "expected MODULE:VARIABLE such as `app:app` (a dotted module path and a variable name)";
     let (module, variable) = s.split_once(':').ok_or_else(|| format!("`{s}`: {hint}"))?;
     if !module.split('.').all(is_identifier) || !is_identifier(variable) {
         return Err(format!("`{s}`: {hint}"));
     }
-    Ok(Application { module: module.to_owned(), variable: variable.to_owned() })
+    Ok(Application {
+        module: module.to_owned(),
+        variable: variable.to_owned(),
+    })
 }
 
 /// Sizes as `4096M`, `4G`, `512K` or a plain byte count (binary multiples, like Gramine's).
@@ -167,7 +176,10 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         _ => (t, 0),
     };
     let n: u64 = digits.parse().map_err(|_| format!("`{s}`: {hint}"))?;
-    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).ok_or_else(|| format!("`{s}`: too large"))?;
+    let bytes = n
+        .checked_shl(shift)
+        .filter(|b| b >> shift == n)
+        .ok_or_else(|| format!("`{s}`: too large"))?;
     if bytes == 0 {
         return Err(format!("`{s}`: must not be zero"));
     }
@@ -237,10 +249,14 @@ impl San {
             && s.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*' || b == b'_')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*' || b == b'_')
             });
         if !valid {
-            bail!("--san `{s}`: not an IP address nor a DNS name; pass e.g. --san localhost or --san 127.0.0.1");
+            bail!(
+                "--san `{s}`: not an IP address nor a DNS name; pass e.g. --san localhost or --san 127.0.0.1"
+            );
         }
         Ok(San::Dns(s.to_owned()))
     }
@@ -251,11 +267,14 @@ impl Cli {
     pub fn into_launch(self, args: Vec<String>, now: SystemTime) -> Result<Launch> {
         let (ssl, expiration) = match (self.ratls, self.certificate, self.no_ssl) {
             (Some(exp), None, false) => {
-                let secs = u64::try_from(exp)
-                    .map_err(|_| anyhow::anyhow!("--ratls {exp}: the expiration must be a Unix time in seconds"))?;
+                let secs = u64::try_from(exp).map_err(|_| {
+                    anyhow::anyhow!("--ratls {exp}: the expiration must be a Unix time in seconds")
+                })?;
                 let at = UNIX_EPOCH + Duration::from_secs(secs);
                 if at <= now {
-                    bail!("--ratls {exp}: this expiration date is in the past; pass a future Unix time (seconds)");
+                    bail!(
+                        "--ratls {exp}: this expiration date is in the past; pass a future Unix time (seconds)"
+                    );
                 }
                 (SslMode::RaTls, at)
             }
@@ -277,7 +296,10 @@ impl Cli {
         };
         let san = San::parse(&self.san)?;
         if !self.app_dir.is_dir() {
-            bail!("--app-dir {}: not a directory; pass the directory holding the app's code", self.app_dir.display());
+            bail!(
+                "--app-dir {}: not a directory; pass the directory holding the app's code",
+                self.app_dir.display()
+            );
         }
         let app_dir = std::path::absolute(&self.app_dir)
             .with_context(|| format!("--app-dir {}", self.app_dir.display()))?;
@@ -290,10 +312,14 @@ impl Cli {
             }
         }
         if self.timeout == Some(0) {
-            bail!("--timeout 0: pass a number of seconds greater than zero, or omit it to wait forever");
+            bail!(
+                "--timeout 0: pass a number of seconds greater than zero, or omit it to wait forever"
+            );
         }
         if self.plaincode {
-            tracing::warn!("--plaincode is ignored (as by the original bootstrap): clear code is detected");
+            tracing::warn!(
+                "--plaincode is ignored (as by the original bootstrap): clear code is detected"
+            );
         }
         Ok(Launch {
             ssl,
@@ -329,20 +355,44 @@ mod tests {
     #[test]
     fn the_original_command_line_parses() {
         let cli = parse(&[
-            "--ratls", "1714058115", "--host", "0.0.0.0", "--port", "443", "--subject",
-            "CN=localhost,O=MyApp Company,C=FR,L=Paris,ST=Ile-de-France", "--san", "localhost", "--app-dir",
-            "/opt/input/app", "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "app:app",
+            "--ratls",
+            "1714058115",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "443",
+            "--subject",
+            "CN=localhost,O=MyApp Company,C=FR,L=Paris,ST=Ile-de-France",
+            "--san",
+            "localhost",
+            "--app-dir",
+            "/opt/input/app",
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "app:app",
         ])
         .unwrap();
         assert_eq!(cli.ratls, Some(1714058115));
-        assert_eq!(cli.application, Application { module: "app".into(), variable: "app".into() });
+        assert_eq!(
+            cli.application,
+            Application {
+                module: "app".into(),
+                variable: "app".into()
+            }
+        );
         assert_eq!(cli.tee, TeeArg::Auto);
         assert_eq!(cli.threads, DEFAULT_THREADS);
     }
 
     #[test]
     fn exactly_one_ssl_mode_is_required() {
-        let base = ["--app-dir", "/x", "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "app:app"];
+        let base = [
+            "--app-dir",
+            "/x",
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "app:app",
+        ];
         let err = parse(&base).unwrap_err().to_string();
         assert!(err.contains("--ratls") && err.contains("--no-ssl"), "{err}");
         let mut two = vec!["--no-ssl", "--ratls", "5"];
@@ -353,14 +403,29 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_flag() {
-        let err = parse(&["--no-ssl", "--app-dir", "/x", "--id", "nope", "app:app"]).unwrap_err().to_string();
-        assert!(err.contains("--id"), "{err}");
-        let err = parse(&["--no-ssl", "--app-dir", "/x", "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "app"])
+        let err = parse(&["--no-ssl", "--app-dir", "/x", "--id", "nope", "app:app"])
             .unwrap_err()
             .to_string();
+        assert!(err.contains("--id"), "{err}");
+        let err = parse(&[
+            "--no-ssl",
+            "--app-dir",
+            "/x",
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "app",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("MODULE:VARIABLE"), "{err}");
         let err = parse(&[
-            "--no-ssl", "--app-dir", "/x", "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "--memory", "lots",
+            "--no-ssl",
+            "--app-dir",
+            "/x",
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "--memory",
+            "lots",
             "app:app",
         ])
         .unwrap_err()
@@ -371,7 +436,15 @@ mod tests {
     #[test]
     fn applications_are_python_names() {
         assert!(parse_application("pkg.sub.mod:application").is_ok());
-        for bad in ["app", ":app", "app:", "a-b:app", "app:a.b", "1app:app", "app:app:app"] {
+        for bad in [
+            "app",
+            ":app",
+            "app:",
+            "a-b:app",
+            "app:a.b",
+            "1app:app",
+            "app:app:app",
+        ] {
             assert!(parse_application(bad).is_err(), "{bad}");
         }
     }
@@ -391,27 +464,75 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let app_dir = dir.path().to_str().unwrap();
         let now = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
-        let cli = parse(&["--ratls", "1714058115", "--app-dir", app_dir, "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "app:app"]).unwrap();
+        let cli = parse(&[
+            "--ratls",
+            "1714058115",
+            "--app-dir",
+            app_dir,
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "app:app",
+        ])
+        .unwrap();
         let err = cli.into_launch(vec![], now).unwrap_err().to_string();
-        assert!(err.contains("--ratls 1714058115") && err.contains("future"), "{err}");
+        assert!(
+            err.contains("--ratls 1714058115") && err.contains("future"),
+            "{err}"
+        );
 
-        let cli = parse(&["--no-ssl", "--app-dir", "/nonexistent/dir", "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "app:app"]).unwrap();
+        let cli = parse(&[
+            "--no-ssl",
+            "--app-dir",
+            "/nonexistent/dir",
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "app:app",
+        ])
+        .unwrap();
         let err = cli.into_launch(vec![], now).unwrap_err().to_string();
         assert!(err.contains("--app-dir /nonexistent/dir"), "{err}");
 
-        let cli = parse(&["--ratls", "2000000100", "--san", "bad name!", "--app-dir", app_dir, "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "app:app"]).unwrap();
+        let cli = parse(&[
+            "--ratls",
+            "2000000100",
+            "--san",
+            "bad name!",
+            "--app-dir",
+            app_dir,
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "app:app",
+        ])
+        .unwrap();
         let err = cli.into_launch(vec![], now).unwrap_err().to_string();
         assert!(err.contains("--san"), "{err}");
 
-        let cli = parse(&["--ratls", "2000000100", "--subject", "CN=a,,", "--app-dir", app_dir, "--id", "63322f85-1ff8-4483-91ae-f18d7398d157", "app:app"]).unwrap();
+        let cli = parse(&[
+            "--ratls",
+            "2000000100",
+            "--subject",
+            "CN=a,,",
+            "--app-dir",
+            app_dir,
+            "--id",
+            "63322f85-1ff8-4483-91ae-f18d7398d157",
+            "app:app",
+        ])
+        .unwrap();
         let err = format!("{:#}", cli.into_launch(vec![], now).unwrap_err());
         assert!(err.contains("--subject"), "{err}");
     }
 
     #[test]
     fn san_is_ip_when_it_parses() {
-        assert_eq!(San::parse("127.0.0.1").unwrap(), San::Ip("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            San::parse("127.0.0.1").unwrap(),
+            San::Ip("127.0.0.1".parse().unwrap())
+        );
         assert_eq!(San::parse("::1").unwrap(), San::Ip("::1".parse().unwrap()));
-        assert_eq!(San::parse("app.example.com").unwrap(), San::Dns("app.example.com".into()));
+        assert_eq!(
+            San::parse("app.example.com").unwrap(),
+            San::Dns("app.example.com".into())
+        );
     }
 }

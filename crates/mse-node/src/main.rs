@@ -15,7 +15,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.debug);
     // argv[1..] verbatim: it is measured.
-    let args: Vec<String> = match std::env::args_os().skip(1).map(|a| a.into_string()).collect() {
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect()
+    {
         Ok(a) => a,
         Err(bad) => {
             tracing::error!("argument {bad:?} is not UTF-8");
@@ -37,8 +41,14 @@ fn main() -> ExitCode {
 
 /// Access log lines go to stdout (as hypercorn's `accesslog="-"`), everything else to stderr.
 fn init_logging(debug: bool) {
-    let level = if debug { LevelFilter::DEBUG } else { LevelFilter::INFO };
-    let filter = EnvFilter::builder().with_default_directive(level.into()).from_env_lossy();
+    let level = if debug {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    };
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
     let access = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stdout().is_terminal())
         .with_writer(std::io::stdout)
@@ -49,5 +59,9 @@ fn init_logging(debug: bool) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_filter(filter_fn(|m| m.target() != ACCESS_TARGET));
-    tracing_subscriber::registry().with(filter).with(access).with(logs).init();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(access)
+        .with(logs)
+        .init();
 }

@@ -24,11 +24,11 @@ use crate::identity::certificate::CertSpec;
 use crate::identity::{self, Identity};
 use crate::paths::Paths;
 use crate::provision::{Provisioner, install};
-use crate::{runtime, sandbox};
-use crate::server::config::{Configured, Configurator};
+use crate::server::config::{Configurator, Configured};
 use crate::server::evidence::EvidenceService;
 use crate::server::{self, Phase, Shared};
 use crate::tls::{self, Alpn};
+use crate::{runtime, sandbox};
 
 /// How long open requests may take to finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -49,19 +49,30 @@ pub fn run(launch: Launch, paths: Paths) -> Result<()> {
     paths.create()?;
 
     let tee = identity::open_tee(&launch, &runtime::measured(&launch.site_packages)?)?;
-    let spec = CertSpec { subject: launch.subject.clone(), san: launch.san.clone(), not_after: launch.expiration };
+    let spec = CertSpec {
+        subject: launch.subject.clone(),
+        san: launch.san.clone(),
+        not_after: launch.expiration,
+    };
     let identity = Identity::establish(&paths, &spec, tee, SystemTime::now())?;
     let owner_chain = match &launch.ssl {
         SslMode::Certificate(path) => {
-            let pem = std::fs::read(path).with_context(|| format!("--certificate {}", path.display()))?;
-            Some(tls::parse_chain(&pem).with_context(|| format!("--certificate {}", path.display()))?)
+            let pem =
+                std::fs::read(path).with_context(|| format!("--certificate {}", path.display()))?;
+            Some(
+                tls::parse_chain(&pem)
+                    .with_context(|| format!("--certificate {}", path.display()))?,
+            )
         }
         _ => None,
     };
     let installed = install::is_installed(&paths.module)
         .with_context(|| format!("cannot read MODULE_PATH {}", paths.module.display()))?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     rt.block_on(serve(launch, paths, identity, owner_chain, installed))
 }
 
@@ -92,9 +103,20 @@ async fn serve(
         app_dir: launch.app_dir.clone(),
         owner_chain: owner_chain.clone(),
     });
-    let configurator = (!installed).then(|| Configurator { provisioner: provisioner.clone(), events: events_tx });
-    let evidence = EvidenceService::new(identity.tee.clone(), identity.tls_key.public, identity.enclave_public.0);
-    let initial = if installed { Phase::Starting } else { Phase::Configuring };
+    let configurator = (!installed).then(|| Configurator {
+        provisioner: provisioner.clone(),
+        events: events_tx,
+    });
+    let evidence = EvidenceService::new(
+        identity.tee.clone(),
+        identity.tls_key.public,
+        identity.enclave_public.0,
+    );
+    let initial = if installed {
+        Phase::Starting
+    } else {
+        Phase::Configuring
+    };
     let shared = Arc::new(Shared::new(initial, evidence, config_tls, configurator));
     let (stop, stop_rx) = watch::channel(false);
     let server = tokio::spawn(server::serve(listener, shared.clone(), stop_rx, DRAIN));
@@ -105,7 +127,10 @@ async fn serve(
     };
 
     // 3. Configuration.
-    let (owner_tls, reply): (Option<Arc<ServerConfig>>, Option<oneshot::Sender<Result<(), String>>>) = if installed {
+    let (owner_tls, reply): (
+        Option<Arc<ServerConfig>>,
+        Option<oneshot::Sender<Result<(), String>>>,
+    ) = if installed {
         tracing::info!(module = %paths.module.display(), "code already installed (restart): skipping the configuration server");
         let owner_tls = match &owner_chain {
             Some(chain) => Some(owner_tls_from_disk(&paths, chain.clone())?),
@@ -153,7 +178,9 @@ async fn serve(
     // 4. The app.
     let app_tls = match &launch.ssl {
         SslMode::RaTls => Some(ratls_app_tls),
-        SslMode::Certificate(_) => Some(owner_tls.ok_or_else(|| anyhow!("no TLS configuration for --certificate"))?),
+        SslMode::Certificate(_) => {
+            Some(owner_tls.ok_or_else(|| anyhow!("no TLS configuration for --certificate"))?)
+        }
         SslMode::NoSsl => None,
     };
     let python = PythonConfig {
@@ -164,14 +191,20 @@ async fn serve(
         threads: launch.threads,
         max_body: MAX_APP_BODY,
     };
-    let rules = launch
-        .sandbox
-        .then(|| (sandbox::app_rules(&paths, &runtime::readable(&launch.site_packages)), paths.key.clone()));
+    let rules = launch.sandbox.then(|| {
+        (
+            sandbox::app_rules(&paths, &runtime::readable(&launch.site_packages)),
+            paths.key.clone(),
+        )
+    });
     let app = match load_app(python, rules).await {
         Ok(app) => app,
         Err(e) => {
             if let Some(reply) = reply {
-                let _ = reply.send(Err(format!("the app failed to start: {}", last_line(&format!("{e:#}")))));
+                let _ = reply.send(Err(format!(
+                    "the app failed to start: {}",
+                    last_line(&format!("{e:#}"))
+                )));
             }
             stop_server("the app failed to start");
             let _ = server.await;
@@ -188,7 +221,10 @@ async fn serve(
             return Err(e);
         }
     }
-    shared.set_phase(Phase::Serving { app: app.clone(), tls: app_tls });
+    shared.set_phase(Phase::Serving {
+        app: app.clone(),
+        tls: app_tls,
+    });
     if let Some(reply) = reply {
         let _ = reply.send(Ok(()));
     }
@@ -207,7 +243,10 @@ async fn serve(
 
 /// Imports the app on a thread of its own: Landlock confines that thread and every thread it
 /// creates, which are Python's.
-async fn load_app(config: PythonConfig, rules: Option<(mse_sandbox::landlock::FsRules, PathBuf)>) -> Result<PyApp> {
+async fn load_app(
+    config: PythonConfig,
+    rules: Option<(mse_sandbox::landlock::FsRules, PathBuf)>,
+) -> Result<PyApp> {
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("mse-app-init".into())
@@ -226,13 +265,20 @@ async fn load_app(config: PythonConfig, rules: Option<(mse_sandbox::landlock::Fs
 }
 
 /// After a restart in custom-certificate mode, the key received before is in KEY_PATH.
-fn owner_tls_from_disk(paths: &Paths, chain: Vec<CertificateDer<'static>>) -> Result<Arc<ServerConfig>> {
+fn owner_tls_from_disk(
+    paths: &Paths,
+    chain: Vec<CertificateDer<'static>>,
+) -> Result<Arc<ServerConfig>> {
     let path = paths.ssl_key();
     let pem = zeroize::Zeroizing::new(std::fs::read(&path).with_context(|| {
-        format!("{} is missing: remove MODULE_PATH's content to receive the configuration again", path.display())
+        format!(
+            "{} is missing: remove MODULE_PATH's content to receive the configuration again",
+            path.display()
+        )
     })?);
     let key = tls::parse_key(&pem).with_context(|| path.display().to_string())?;
-    Ok(tls::server_config(chain, key, Alpn::H2AndHttp11).with_context(|| path.display().to_string())?)
+    Ok(tls::server_config(chain, key, Alpn::H2AndHttp11)
+        .with_context(|| path.display().to_string())?)
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

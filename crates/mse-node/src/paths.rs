@@ -30,11 +30,14 @@ impl Paths {
     pub fn from_env(var: impl Fn(&str) -> Option<OsString>) -> Result<Self> {
         let get = |name: &str, default: &dyn Fn() -> PathBuf| -> Result<PathBuf> {
             let path = match var(name) {
-                Some(v) if v.is_empty() => bail!("{name} is set but empty; unset it or give it a directory"),
+                Some(v) if v.is_empty() => {
+                    bail!("{name} is set but empty; unset it or give it a directory")
+                }
                 Some(v) => PathBuf::from(v),
                 None => default(),
             };
-            std::path::absolute(&path).with_context(|| format!("{name}={}: cannot make it absolute", path.display()))
+            std::path::absolute(&path)
+                .with_context(|| format!("{name}={}: cannot make it absolute", path.display()))
         };
         let home = get("HOME", &|| PathBuf::from("/root"))?;
         let cache = home.join(".cache").join("mse");
@@ -50,7 +53,12 @@ impl Paths {
 
     /// Directories the node creates and the app may write (the storage plan).
     pub fn writable_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = vec![self.home.clone(), self.tmp.clone(), self.module.clone(), self.key.clone()];
+        let mut dirs = vec![
+            self.home.clone(),
+            self.tmp.clone(),
+            self.module.clone(),
+            self.key.clone(),
+        ];
         for file in [&self.secrets, &self.sealed_secrets] {
             if let Some(parent) = file.parent() {
                 dirs.push(parent.to_path_buf());
@@ -71,7 +79,12 @@ impl Paths {
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)
-                .with_context(|| format!("cannot create {}; check the path and its permissions", dir.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot create {}; check the path and its permissions",
+                        dir.display()
+                    )
+                })?;
         }
         fs::set_permissions(&self.key, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot restrict KEY_PATH {}", self.key.display()))?;
@@ -117,7 +130,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-        let map: HashMap<String, OsString> = pairs.iter().map(|(k, v)| ((*k).to_owned(), OsString::from(v))).collect();
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -126,7 +142,10 @@ mod tests {
         let p = Paths::from_env(env(&[])).unwrap();
         assert_eq!(p.home, Path::new("/root"));
         assert_eq!(p.secrets, Path::new("/root/.cache/mse/secrets.json"));
-        assert_eq!(p.sealed_secrets, Path::new("/root/.cache/mse/sealed_secrets.json"));
+        assert_eq!(
+            p.sealed_secrets,
+            Path::new("/root/.cache/mse/sealed_secrets.json")
+        );
         assert_eq!(p.tmp, Path::new("/tmp"));
         assert_eq!(p.module, Path::new("/mse-app"));
         assert_eq!(p.key, Path::new("/key"));
@@ -135,8 +154,12 @@ mod tests {
 
     #[test]
     fn secrets_follow_home_and_overrides_win() {
-        let p = Paths::from_env(env(&[("HOME", "/h"), ("MODULE_PATH", "/m"), ("SEALED_SECRETS_PATH", "/s/x.json")]))
-            .unwrap();
+        let p = Paths::from_env(env(&[
+            ("HOME", "/h"),
+            ("MODULE_PATH", "/m"),
+            ("SEALED_SECRETS_PATH", "/s/x.json"),
+        ]))
+        .unwrap();
         assert_eq!(p.secrets, Path::new("/h/.cache/mse/secrets.json"));
         assert_eq!(p.sealed_secrets, Path::new("/s/x.json"));
         assert_eq!(p.module, Path::new("/m"));
@@ -147,7 +170,9 @@ mod tests {
 
     #[test]
     fn empty_values_are_refused() {
-        let err = Paths::from_env(env(&[("KEY_PATH", "")])).unwrap_err().to_string();
+        let err = Paths::from_env(env(&[("KEY_PATH", "")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("KEY_PATH"), "{err}");
     }
 
@@ -167,7 +192,10 @@ mod tests {
         let mode = fs::metadata(&p.key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
 
-        let bad = Paths { key: p.module.join("key"), ..p };
+        let bad = Paths {
+            key: p.module.join("key"),
+            ..p
+        };
         assert!(bad.create().unwrap_err().to_string().contains("overlap"));
     }
 }

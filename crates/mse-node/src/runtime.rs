@@ -28,10 +28,16 @@ pub fn measured(site_packages: &[PathBuf]) -> Result<Vec<PathBuf>> {
             .map(|e| e.path())
             .collect();
         // Byte order of the names: the same on every machine.
-        entries.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+        entries.sort_by(|a, b| {
+            a.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.as_os_str().as_encoded_bytes())
+        });
         roots.extend(entries);
     } else {
-        tracing::warn!("the interpreter's standard library was not found: it is neither measured nor readable by the app");
+        tracing::warn!(
+            "the interpreter's standard library was not found: it is neither measured nor readable by the app"
+        );
     }
     roots.extend(site_packages.iter().cloned());
     Ok(roots)
@@ -40,5 +46,10 @@ pub fn measured(site_packages: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// What the app may read of the runtime (Landlock): the standard library directory as a whole
 /// and the site-packages.
 pub fn readable(site_packages: &[PathBuf]) -> Vec<PathBuf> {
-    stdlib().filter(|p| p.is_dir()).map(Path::to_path_buf).into_iter().chain(site_packages.iter().cloned()).collect()
+    stdlib()
+        .filter(|p| p.is_dir())
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(site_packages.iter().cloned())
+        .collect()
 }

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use anyhow::{Context, Result, bail};
 use mse_sandbox::landlock::{Enforcement, FsRules};
 
@@ -12,18 +11,27 @@ use crate::paths::Paths;
 
 /// Private, RAM-only storage for the app's directories. Must run single-threaded.
 pub fn private_storage(paths: &Paths, quota: u64) -> Result<()> {
-    let plan = mse_sandbox::storage::StoragePlan { dirs: paths.writable_dirs(), quota_bytes: quota };
-    tracing::info!("setting up private storage for HOME, TMP_PATH, MODULE_PATH, KEY_PATH and the secrets");
+    let plan = mse_sandbox::storage::StoragePlan {
+        dirs: paths.writable_dirs(),
+        quota_bytes: quota,
+    };
+    tracing::info!(
+        "setting up private storage for HOME, TMP_PATH, MODULE_PATH, KEY_PATH and the secrets"
+    );
     // mse-sandbox logs what each step enforces.
-    mse_sandbox::storage::setup(&plan)
-        .context("cannot give the app private storage (or pass --insecure-no-sandbox for development)")?;
+    mse_sandbox::storage::setup(&plan).context(
+        "cannot give the app private storage (or pass --insecure-no-sandbox for development)",
+    )?;
     Ok(())
 }
 
 /// Memory limit (`--memory`) and no core dumps.
 pub fn limits(memory: Option<u64>) -> Result<()> {
-    mse_sandbox::limits::apply(&mse_sandbox::limits::Limits { memory_bytes: memory, cpu_seconds: None })
-        .context("cannot apply the resource limits")?;
+    mse_sandbox::limits::apply(&mse_sandbox::limits::Limits {
+        memory_bytes: memory,
+        cpu_seconds: None,
+    })
+    .context("cannot apply the resource limits")?;
     Ok(())
 }
 
@@ -31,7 +39,13 @@ pub fn limits(memory: Option<u64>) -> Result<()> {
 /// else, KEY_PATH least of all.
 pub fn app_rules(paths: &Paths, runtime_roots: &[PathBuf]) -> FsRules {
     let secrets = [paths.secrets.clone(), paths.sealed_secrets.clone()];
-    FsRules::for_app(&paths.module, runtime_roots, &secrets, &paths.home, &paths.tmp)
+    FsRules::for_app(
+        &paths.module,
+        runtime_roots,
+        &secrets,
+        &paths.home,
+        &paths.tmp,
+    )
 }
 
 /// Landlock on the calling thread (and its future threads: Python's). Refuses rules that would
@@ -43,7 +57,11 @@ pub fn confine_files(rules: &FsRules, key_path: &Path) -> Result<()> {
             key_path.display()
         );
     }
-    tracing::info!(read = rules.read.len(), read_write = rules.read_write.len(), "confining the app's files (Landlock)");
+    tracing::info!(
+        read = rules.read.len(),
+        read_write = rules.read_write.len(),
+        "confining the app's files (Landlock)"
+    );
     let report = mse_sandbox::landlock::confine(rules).context("cannot confine the app's files")?;
     if report.enforcement == Enforcement::None {
         tracing::warn!("the kernel has no Landlock: the app's files are NOT confined");
@@ -57,4 +75,3 @@ pub fn no_new_processes() -> Result<()> {
     mse_sandbox::seccomp::install().context("cannot install the seccomp filter")?;
     Ok(())
 }
-

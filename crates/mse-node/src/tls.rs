@@ -70,32 +70,53 @@ mod tests {
 
     fn cert_and_key() -> (String, String) {
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let cert = CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         (cert.pem(), key.serialize_pem())
     }
 
     #[test]
     fn a_matching_key_is_accepted_and_alpn_set() {
         let (cert, key) = cert_and_key();
-        let cfg =
-            server_config(parse_chain(cert.as_bytes()).unwrap(), parse_key(key.as_bytes()).unwrap(), Alpn::H2AndHttp11)
-                .unwrap();
-        assert_eq!(cfg.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        let cfg = server_config(
+            parse_chain(cert.as_bytes()).unwrap(),
+            parse_key(key.as_bytes()).unwrap(),
+            Alpn::H2AndHttp11,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
     }
 
     #[test]
     fn a_key_of_another_certificate_is_refused() {
         let (cert, _) = cert_and_key();
         let (_, other_key) = cert_and_key();
-        let err = server_config(parse_chain(cert.as_bytes()).unwrap(), parse_key(other_key.as_bytes()).unwrap(), Alpn::Http11)
-            .unwrap_err();
+        let err = server_config(
+            parse_chain(cert.as_bytes()).unwrap(),
+            parse_key(other_key.as_bytes()).unwrap(),
+            Alpn::Http11,
+        )
+        .unwrap_err();
         assert!(err.to_string().to_lowercase().contains("key"), "{err}");
     }
 
     #[test]
     fn garbage_is_refused() {
-        assert!(matches!(parse_chain(b"nothing here"), Err(TlsError::NoCertificate)));
-        assert!(parse_chain(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").is_err());
-        assert!(matches!(parse_key(b"-----BEGIN PRIVATE\n"), Err(TlsError::BadKey)));
+        assert!(matches!(
+            parse_chain(b"nothing here"),
+            Err(TlsError::NoCertificate)
+        ));
+        assert!(
+            parse_chain(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").is_err()
+        );
+        assert!(matches!(
+            parse_key(b"-----BEGIN PRIVATE\n"),
+            Err(TlsError::BadKey)
+        ));
     }
 }

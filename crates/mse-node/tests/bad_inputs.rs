@@ -42,18 +42,38 @@ struct Waiting {
 impl Waiting {
     fn start(python: std::path::PathBuf, prepare: impl FnOnce(&Path)) -> (Self, String) {
         let dirs = Dirs::new();
-        let key = encrypt_with_mse_lib_crypto(&python, &repo().join("examples/helloworld/code"), &dirs.app());
+        let key = encrypt_with_mse_lib_crypto(
+            &python,
+            &repo().join("examples/helloworld/code"),
+            &dirs.app(),
+        );
         prepare(&dirs.app());
         let node = Node::start(&dirs, &python, &NodeSpec::default());
         let cert = dirs.path("ratls.pem");
         fetch_certificate(&python, &node, &cert);
-        (Waiting { python, dirs, node, cert }, key)
+        (
+            Waiting {
+                python,
+                dirs,
+                node,
+                cert,
+            },
+            key,
+        )
     }
 
     fn send(&self, body: &[u8]) -> (u16, String) {
         let file = self.dirs.path("body.json");
         std::fs::write(&file, body).unwrap();
-        let out = run_python(&self.python, SEND_PY, &[&self.node.url(), self.cert.to_str().unwrap(), file.to_str().unwrap()]);
+        let out = run_python(
+            &self.python,
+            SEND_PY,
+            &[
+                &self.node.url(),
+                self.cert.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ],
+        );
         std::fs::remove_file(&file).unwrap();
         let (status, reason) = out.trim_end_matches('\n').split_once('\t').unwrap();
         (status.parse().unwrap(), reason.to_owned())
@@ -64,12 +84,28 @@ impl Waiting {
         let root = self.node.view(self.dirs.root.path());
         for needle in [SECRET, PLAINTEXT] {
             let hits = files_containing(&root, needle.as_bytes());
-            assert!(hits.is_empty(), "{case}: {needle:?} found on disk in {hits:?}\n{}", self.node.logs());
+            assert!(
+                hits.is_empty(),
+                "{case}: {needle:?} found on disk in {hits:?}\n{}",
+                self.node.logs()
+            );
         }
         let module = self.node.view(&self.dirs.module());
-        assert_eq!(std::fs::read_dir(&module).unwrap().count(), 0, "{case}: MODULE_PATH is not empty");
-        let script = format!("{CLIENT_PY}\nr = get({:?}, {:?})\nprint(r.status_code, r.headers.get('Mse-Status'))", self.node.url(), self.cert.to_str().unwrap());
-        assert_eq!(run_python(&self.python, &script, &[]).trim(), "200 Waiting", "{case}");
+        assert_eq!(
+            std::fs::read_dir(&module).unwrap().count(),
+            0,
+            "{case}: MODULE_PATH is not empty"
+        );
+        let script = format!(
+            "{CLIENT_PY}\nr = get({:?}, {:?})\nprint(r.status_code, r.headers.get('Mse-Status'))",
+            self.node.url(),
+            self.cert.to_str().unwrap()
+        );
+        assert_eq!(
+            run_python(&self.python, &script, &[]).trim(),
+            "200 Waiting",
+            "{case}"
+        );
     }
 }
 
@@ -109,19 +145,42 @@ fn bad_payloads_are_refused_clearly_and_write_nothing() {
     for (case, body, status, reason) in cases {
         let (got, text) = w.send(&body);
         assert_eq!(got, status, "{case}: {text}\n{}", w.node.logs());
-        assert!(text.contains(reason), "{case}: {text:?} does not say {reason:?}");
-        assert!(!text.contains(SECRET) && !text.contains(&key), "{case}: the answer echoes a secret: {text}");
+        assert!(
+            text.contains(reason),
+            "{case}: {text:?} does not say {reason:?}"
+        );
+        assert!(
+            !text.contains(SECRET) && !text.contains(&key),
+            "{case}: the answer echoes a secret: {text}"
+        );
         w.assert_clean(case);
     }
 
-    let out = run_python(&python, OVERSIZED_PY, &["127.0.0.1", &w.node.port.to_string(), w.cert.to_str().unwrap()]);
-    assert_eq!(out.trim(), "HTTP/1.1 413 Payload Too Large", "{}", w.node.logs());
+    let out = run_python(
+        &python,
+        OVERSIZED_PY,
+        &[
+            "127.0.0.1",
+            &w.node.port.to_string(),
+            w.cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        "HTTP/1.1 413 Payload Too Large",
+        "{}",
+        w.node.logs()
+    );
     w.assert_clean("oversized body");
 
     // After all that, the right payload still works.
     let (got, text) = w.send(&payload(APP_ID, &key));
     assert_eq!(got, 200, "{text}\n{}", w.node.logs());
-    let script = format!("{CLIENT_PY}\nprint(wait_ready({:?}, {:?}, '/whoami').text)", w.node.url(), w.cert.to_str().unwrap());
+    let script = format!(
+        "{CLIENT_PY}\nprint(wait_ready({:?}, {:?}, '/whoami').text)",
+        w.node.url(),
+        w.cert.to_str().unwrap()
+    );
     assert_eq!(run_python(&python, &script, &[]).trim(), SECRET);
 }
 
@@ -135,7 +194,10 @@ fn a_truncated_encrypted_file_is_named_and_nothing_is_served() {
     });
     let (got, text) = w.send(&payload(APP_ID, &key));
     assert_eq!(got, 422, "{text}");
-    assert!(text.contains("app.py.enc") && text.contains("too short"), "{text}");
+    assert!(
+        text.contains("app.py.enc") && text.contains("too short"),
+        "{text}"
+    );
     w.assert_clean("truncated ciphertext");
 }
 
@@ -151,6 +213,9 @@ fn a_tampered_encrypted_file_is_named_and_nothing_is_served() {
     });
     let (got, text) = w.send(&payload(APP_ID, &key));
     assert_eq!(got, 422, "{text}");
-    assert!(text.contains("app.py.enc") && text.contains("modified"), "{text}");
+    assert!(
+        text.contains("app.py.enc") && text.contains("modified"),
+        "{text}"
+    );
     w.assert_clean("tampered file");
 }

@@ -20,18 +20,37 @@ const SUBJECT: &str = "CN=localhost,O=MyApp Company,C=FR,L=Paris,ST=Ile-de-Franc
 fn the_certificate_parses_everywhere_and_binds_both_keys() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
-    std::fs::write(dirs.app().join("app.py"), "def app(e, s):\n    s('200 OK', [])\n    return [b'x']\n").unwrap();
-    let spec = NodeSpec { subject: Some(SUBJECT.into()), ..NodeSpec::default() };
+    std::fs::write(
+        dirs.app().join("app.py"),
+        "def app(e, s):\n    s('200 OK', [])\n    return [b'x']\n",
+    )
+    .unwrap();
+    let spec = NodeSpec {
+        subject: Some(SUBJECT.into()),
+        ..NodeSpec::default()
+    };
     let node = Node::start(&dirs, &python, &spec);
     let cert = dirs.path("ratls.pem");
     fetch_certificate(&python, &node, &cert);
     let pem = std::fs::read_to_string(&cert).unwrap();
     // What the node stored is what it serves.
-    assert_eq!(std::fs::read_to_string(node.view(&dirs.key().join("cert.ratls.pem"))).unwrap().trim(), pem.trim());
+    assert_eq!(
+        std::fs::read_to_string(node.view(&dirs.key().join("cert.ratls.pem")))
+            .unwrap()
+            .trim(),
+        pem.trim()
+    );
 
     // openssl.
-    let out = Command::new("openssl").args(["x509", "-noout", "-text", "-in", cert.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "Subject: ST = Ile-de-France, L = Paris, C = FR, O = MyApp Company, CN = localhost",
@@ -41,7 +60,10 @@ fn the_certificate_parses_everywhere_and_binds_both_keys() {
         "ecdsa-with-SHA256",
         "NIST CURVE: P-256",
     ] {
-        assert!(text.contains(needle), "openssl output lacks {needle:?}:\n{text}");
+        assert!(
+            text.contains(needle),
+            "openssl output lacks {needle:?}:\n{text}"
+        );
     }
 
     // Python cryptography: the subject DER is exactly `Name.from_rfc4514_string`'s.
@@ -67,7 +89,11 @@ assert report_data[:32] == hashlib.sha256(point).digest(), "report_data does not
 assert report_data[32:].hex() == sys.argv[3], "report_data does not carry the enclave key"
 print(quote.hex())
 "#;
-    let quote_hex = run_python(&python, script, &[cert.to_str().unwrap(), SUBJECT, &hex::encode(&enclave_pub)]);
+    let quote_hex = run_python(
+        &python,
+        script,
+        &[cert.to_str().unwrap(), SUBJECT, &hex::encode(&enclave_pub)],
+    );
     let quote = hex::decode(quote_hex.trim()).unwrap();
 
     // The quote parser reads it back byte for byte, with the documented measurement.
@@ -78,15 +104,26 @@ print(quote.hex())
     let roots = mse_node::runtime::measured(&[site]).unwrap();
     let roots: Vec<&std::path::Path> = roots.iter().map(|p| p.as_path()).collect();
     let runtime = mse_measure::runtime_digest(&roots).unwrap();
-    let manifest =
-        mse_measure::Manifest::from_parts(std::path::Path::new(env!("CARGO_BIN_EXE_mse-node")), &runtime, &dirs.app(), &node.args)
-            .unwrap();
-    assert_eq!(parsed.mr_enclave(), &manifest.measurement(), "the simulated MRENCLAVE is not the documented manifest's");
+    let manifest = mse_measure::Manifest::from_parts(
+        std::path::Path::new(env!("CARGO_BIN_EXE_mse-node")),
+        &runtime,
+        &dirs.app(),
+        &node.args,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.mr_enclave(),
+        &manifest.measurement(),
+        "the simulated MRENCLAVE is not the documented manifest's"
+    );
     assert!(!parsed.debug());
 
     // x509-parser, through mse-attest's RA-TLS reader.
     let ratls = mse_attest::ratls::RaTlsCertificate::from_pem(&pem).unwrap();
-    let want = mse_attest::report_data::ratls(ratls.tls_public_key(), &enclave_pub.clone().try_into().unwrap());
+    let want = mse_attest::report_data::ratls(
+        ratls.tls_public_key(),
+        &enclave_pub.clone().try_into().unwrap(),
+    );
     assert_eq!(parsed.report_data(), &want);
     assert!(ratls.is_ca() && ratls.is_self_signed());
 
@@ -97,16 +134,27 @@ print(quote.hex())
         node.url(),
         cert.to_str().unwrap()
     );
-    let v: serde_json::Value = serde_json::from_str(run_python(&python, &script, &[]).trim()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(run_python(&python, &script, &[]).trim()).unwrap();
     assert_eq!(v["tee"], "sim");
     assert_eq!(v["nonce"], nonce);
-    let fresh = base64::engine::general_purpose::STANDARD.decode(v["quote"].as_str().unwrap()).unwrap();
+    let fresh = base64::engine::general_purpose::STANDARD
+        .decode(v["quote"].as_str().unwrap())
+        .unwrap();
     let fresh = mse_attest::sgx::Quote::parse(&fresh).unwrap();
-    let want = mse_attest::report_data::fresh(ratls.tls_public_key(), &enclave_pub.try_into().unwrap(), &hex::decode(nonce).unwrap());
+    let want = mse_attest::report_data::fresh(
+        ratls.tls_public_key(),
+        &enclave_pub.try_into().unwrap(),
+        &hex::decode(nonce).unwrap(),
+    );
     assert_eq!(fresh.report_data(), &want);
     assert_eq!(fresh.mr_enclave(), parsed.mr_enclave());
     // A bad nonce is refused.
-    let script = format!("{CLIENT_PY}\nprint(get({:?} + '/.well-known/mse/evidence?nonce=xyz', {:?}).status_code)", node.url(), cert.to_str().unwrap());
+    let script = format!(
+        "{CLIENT_PY}\nprint(get({:?} + '/.well-known/mse/evidence?nonce=xyz', {:?}).status_code)",
+        node.url(),
+        cert.to_str().unwrap()
+    );
     assert_eq!(run_python(&python, &script, &[]).trim(), "400");
 }
 
@@ -139,13 +187,32 @@ for s in sys.argv[1:]:
         print("refused")
 "#;
     let args: Vec<&str> = subjects.to_vec();
-    let python_says: Vec<String> = run_python(&python, script, &args).lines().map(str::to_owned).collect();
+    let python_says: Vec<String> = run_python(&python, script, &args)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     for (s, want) in subjects.iter().zip(python_says) {
         match mse_node::identity::subject::parse_rfc4514(s) {
-            Err(e) => assert_eq!(want, "refused", "{s:?}: we refuse ({e}) what Python accepts"),
+            Err(e) => assert_eq!(
+                want, "refused",
+                "{s:?}: we refuse ({e}) what Python accepts"
+            ),
             Ok(subject) => {
-                let spec = CertSpec { subject, san: San::Dns("localhost".into()), not_after: SystemTime::now() + Duration::from_secs(60) };
-                let der = build(&key, &spec, &EvidenceExt { oid: "1.2.840.113741.1337.6", bytes: b"q" }, SystemTime::now()).unwrap();
+                let spec = CertSpec {
+                    subject,
+                    san: San::Dns("localhost".into()),
+                    not_after: SystemTime::now() + Duration::from_secs(60),
+                };
+                let der = build(
+                    &key,
+                    &spec,
+                    &EvidenceExt {
+                        oid: "1.2.840.113741.1337.6",
+                        bytes: b"q",
+                    },
+                    SystemTime::now(),
+                )
+                .unwrap();
                 let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
                 assert_eq!(hex::encode(cert.subject().as_raw()), want, "{s:?}");
             }
@@ -156,7 +223,10 @@ for s in sys.argv[1:]:
     let out = run_python(&python, script, &refused);
     assert!(out.lines().all(|l| l == "refused"), "{out}");
     for s in refused {
-        assert!(mse_node::identity::subject::parse_rfc4514(s).is_err(), "{s}");
+        assert!(
+            mse_node::identity::subject::parse_rfc4514(s).is_err(),
+            "{s}"
+        );
     }
     // Python accepts these; rcgen writes one single-valued RDN per attribute type, so we refuse
     // them with a message rather than sign a different subject.
@@ -164,7 +234,12 @@ for s in sys.argv[1:]:
     let out = run_python(&python, script, &narrower);
     assert!(out.lines().all(|l| l != "refused"), "{out}");
     for s in narrower {
-        let err = mse_node::identity::subject::parse_rfc4514(s).unwrap_err().to_string();
-        assert!(err.contains("appears twice") || err.contains("multi-valued"), "{s}: {err}");
+        let err = mse_node::identity::subject::parse_rfc4514(s)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("appears twice") || err.contains("multi-valued"),
+            "{s}: {err}"
+        );
     }
 }

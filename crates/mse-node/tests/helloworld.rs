@@ -13,8 +13,14 @@ use common::*;
 fn the_seed_app_over_pinned_ra_tls_from_requests_and_curl() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
-    let key = encrypt_with_mse_lib_crypto(&python, &repo().join("examples/helloworld/code"), &dirs.app());
-    assert!(dirs.app().join("app.py.enc").is_file() && dirs.app().join("requirements.txt").is_file());
+    let key = encrypt_with_mse_lib_crypto(
+        &python,
+        &repo().join("examples/helloworld/code"),
+        &dirs.app(),
+    );
+    assert!(
+        dirs.app().join("app.py.enc").is_file() && dirs.app().join("requirements.txt").is_file()
+    );
 
     let mut node = Node::start(&dirs, &python, &NodeSpec::default());
     let cert = dirs.path("ratls.pem");
@@ -43,30 +49,62 @@ print("ok")
         cert = cert.to_str().unwrap(),
         id = APP_ID,
     );
-    assert_eq!(run_python(&python, &script, &[]).trim(), "ok", "{}", node.logs());
+    assert_eq!(
+        run_python(&python, &script, &[]).trim(),
+        "ok",
+        "{}",
+        node.logs()
+    );
 
     // curl, pinned to the same certificate, HTTP/2 and HTTP/1.1.
     for proto in ["--http2", "--http1.1"] {
         let out = Command::new("curl")
-            .args(["-sS", "--fail", proto, "--cacert", cert.to_str().unwrap(), "-w", "\n%{http_version}"])
+            .args([
+                "-sS",
+                "--fail",
+                proto,
+                "--cacert",
+                cert.to_str().unwrap(),
+                "-w",
+                "\n%{http_version}",
+            ])
             .arg(format!("{}/whoami", node.url()))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "curl {proto}: {}{}", String::from_utf8_lossy(&out.stderr), node.logs());
-        let want = if proto == "--http2" { "jane@example.com\n2" } else { "jane@example.com\n1.1" };
+        assert!(
+            out.status.success(),
+            "curl {proto}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            node.logs()
+        );
+        let want = if proto == "--http2" {
+            "jane@example.com\n2"
+        } else {
+            "jane@example.com\n1.1"
+        };
         assert_eq!(text, want);
     }
     // An unpinned curl refuses the self-signed certificate.
-    let out = Command::new("curl").args(["-sS", &format!("{}/whoami", node.url())]).output().unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", &format!("{}/whoami", node.url())])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 
     // The secrets file holds what was sent, where the app reads it, owner-only.
     let on_node = node.view(&dirs.secrets());
-    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&on_node).unwrap()).unwrap();
-    assert_eq!(written, serde_json::from_str::<serde_json::Value>(&secrets).unwrap());
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&on_node).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        serde_json::from_str::<serde_json::Value>(&secrets).unwrap()
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&on_node).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&on_node).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // Access log on stdout.
     node.wait_log("\"GET /whoami HTTP/2.0\" 200 16", Duration::from_secs(5));
@@ -83,7 +121,10 @@ fn a_dns_san_is_served_and_matches_the_host_used() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
     common::copy_dir(&repo().join("examples/helloworld/code"), &dirs.app());
-    let spec = NodeSpec { san: "localhost".into(), ..NodeSpec::default() };
+    let spec = NodeSpec {
+        san: "localhost".into(),
+        ..NodeSpec::default()
+    };
     let node = Node::start(&dirs, &python, &spec);
     let cert = dirs.path("ratls.pem");
     fetch_certificate(&python, &node, &cert);
@@ -103,8 +144,16 @@ print("ok")
         "import requests",
         "import requests, socket\n_orig = socket.getaddrinfo\nsocket.getaddrinfo = lambda h, *a, **k: _orig('127.0.0.1' if h == 'localhost' else h, *a, **k)",
     );
-    assert_eq!(run_python(&python, &script, &[]).trim(), "ok", "{}", node.logs());
-    let wait = format!("{CLIENT_PY}\nwait_ready('https://127.0.0.1:{}', False, '/whoami')", node.port);
+    assert_eq!(
+        run_python(&python, &script, &[]).trim(),
+        "ok",
+        "{}",
+        node.logs()
+    );
+    let wait = format!(
+        "{CLIENT_PY}\nwait_ready('https://127.0.0.1:{}', False, '/whoami')",
+        node.port
+    );
     run_python(&python, &wait, &[]);
     let out = Command::new("curl")
         .args(["-sS", "--fail", "--cacert", cert.to_str().unwrap()])
@@ -112,7 +161,12 @@ print("ok")
         .arg(format!("https://localhost:{}/whoami", node.port))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stderr), node.logs());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        node.logs()
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "bob");
     // The IP is not in the certificate: a pinned client refuses it.
     let out = Command::new("curl")

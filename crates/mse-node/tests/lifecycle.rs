@@ -13,7 +13,10 @@ const HELLO: &str = "def app(environ, start_response):\n    start_response('200 
 
 fn curl(args: &[&str]) -> (bool, String) {
     let out = Command::new("curl").arg("-sS").args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 #[test]
@@ -47,7 +50,10 @@ for name in ("owner", "other"):
     run_python(&python, make_certs, &[dirs.root.path().to_str().unwrap()]);
     std::fs::copy(dirs.path("owner.pem"), dirs.app().join("fullchain.pem")).unwrap();
     let chain = dirs.app().join("fullchain.pem");
-    let spec = NodeSpec { ssl: vec!["--certificate".into(), chain.to_str().unwrap().into()], ..NodeSpec::default() };
+    let spec = NodeSpec {
+        ssl: vec!["--certificate".into(), chain.to_str().unwrap().into()],
+        ..NodeSpec::default()
+    };
     let node = Node::start(&dirs, &python, &spec);
     let ratls = dirs.path("ratls.pem");
     fetch_certificate(&python, &node, &ratls);
@@ -61,10 +67,17 @@ for name in ("owner", "other"):
         );
         run_python(&python, &script, &[])
     };
-    let missing = format!("{CLIENT_PY}\nprint(post({:?}, {:?}, json={{'uuid': {APP_ID:?}}}).status_code)", node.url(), ratls.to_str().unwrap());
+    let missing = format!(
+        "{CLIENT_PY}\nprint(post({:?}, {:?}, json={{'uuid': {APP_ID:?}}}).status_code)",
+        node.url(),
+        ratls.to_str().unwrap()
+    );
     assert_eq!(run_python(&python, &missing, &[]).trim(), "400");
     let wrong = send("other.key");
-    assert!(wrong.starts_with("400 ssl_private_key cannot be used"), "{wrong}");
+    assert!(
+        wrong.starts_with("400 ssl_private_key cannot be used"),
+        "{wrong}"
+    );
     assert!(!node.view(&dirs.key().join("key.pem")).exists());
     assert_eq!(send("owner.key").trim(), "200");
 
@@ -82,7 +95,10 @@ for name in ("owner", "other"):
     }
     assert!(ok, "{}", node.logs());
     let (good, _) = curl(&["--cacert", ratls.to_str().unwrap(), &url]);
-    assert!(!good, "the app must not be served with the RA-TLS certificate in --certificate mode");
+    assert!(
+        !good,
+        "the app must not be served with the RA-TLS certificate in --certificate mode"
+    );
     let stored = std::fs::read(node.view(&dirs.key().join("key.pem"))).unwrap();
     assert_eq!(stored, std::fs::read(dirs.path("owner.key")).unwrap());
 }
@@ -92,7 +108,11 @@ fn timeout_starts_clear_code_without_secrets() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
     std::fs::write(dirs.app().join("app.py"), HELLO).unwrap();
-    let spec = NodeSpec { ssl: vec!["--no-ssl".into()], extra: vec!["--timeout".into(), "1".into()], ..NodeSpec::default() };
+    let spec = NodeSpec {
+        ssl: vec!["--no-ssl".into()],
+        extra: vec!["--timeout".into(), "1".into()],
+        ..NodeSpec::default()
+    };
     let node = Node::start(&dirs, &python, &spec);
     node.wait_log("serving the app", Duration::from_secs(30));
     let (good, body) = curl(&[&format!("http://127.0.0.1:{}/", node.port)]);
@@ -104,21 +124,39 @@ fn timeout_starts_clear_code_without_secrets() {
 fn timeout_with_encrypted_code_fails_instead_of_serving_ciphertext() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
-    encrypt_with_mse_lib_crypto(&python, &repo().join("examples/helloworld/code"), &dirs.app());
-    let spec = NodeSpec { extra: vec!["--timeout".into(), "1".into()], ..NodeSpec::default() };
+    encrypt_with_mse_lib_crypto(
+        &python,
+        &repo().join("examples/helloworld/code"),
+        &dirs.app(),
+    );
+    let spec = NodeSpec {
+        extra: vec!["--timeout".into(), "1".into()],
+        ..NodeSpec::default()
+    };
     let mut node = Node::start(&dirs, &python, &spec);
     let status = node.wait_exit(Duration::from_secs(30));
     assert!(!status.success());
-    assert!(node.logs().contains("no code_secret_key"), "{}", node.logs());
+    assert!(
+        node.logs().contains("no code_secret_key"),
+        "{}",
+        node.logs()
+    );
 }
 
 #[test]
 fn a_restart_reuses_the_identity_and_the_installed_code() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
-    let key = encrypt_with_mse_lib_crypto(&python, &repo().join("examples/helloworld/code"), &dirs.app());
+    let key = encrypt_with_mse_lib_crypto(
+        &python,
+        &repo().join("examples/helloworld/code"),
+        &dirs.app(),
+    );
     // Persistence needs the host's disk: the private storage is gone when the node stops.
-    let spec = NodeSpec { sandbox: false, ..NodeSpec::default() };
+    let spec = NodeSpec {
+        sandbox: false,
+        ..NodeSpec::default()
+    };
     let mut first = Node::start(&dirs, &python, &spec);
     let port = first.port;
     let cert1 = dirs.path("first.pem");
@@ -130,7 +168,11 @@ fn a_restart_reuses_the_identity_and_the_installed_code() {
     );
     assert_eq!(run_python(&python, &script, &[]).trim(), "carol");
     first.signal("TERM");
-    assert!(first.wait_exit(Duration::from_secs(40)).success(), "{}", first.logs());
+    assert!(
+        first.wait_exit(Duration::from_secs(40)).success(),
+        "{}",
+        first.logs()
+    );
     let first_logs = first.logs();
     drop(first);
 
@@ -138,9 +180,22 @@ fn a_restart_reuses_the_identity_and_the_installed_code() {
     second.wait_log("code already installed", Duration::from_secs(10));
     let cert2 = dirs.path("second.pem");
     fetch_certificate(&python, &second, &cert2);
-    assert_eq!(std::fs::read(&cert1).unwrap(), std::fs::read(&cert2).unwrap(), "the certificate changed across the restart");
-    let script = format!("{CLIENT_PY}\nprint(wait_ready({:?}, {:?}, '/whoami').text)", second.url(), cert1.to_str().unwrap());
-    assert_eq!(run_python(&python, &script, &[]).trim(), "carol", "{}\n{first_logs}", second.logs());
+    assert_eq!(
+        std::fs::read(&cert1).unwrap(),
+        std::fs::read(&cert2).unwrap(),
+        "the certificate changed across the restart"
+    );
+    let script = format!(
+        "{CLIENT_PY}\nprint(wait_ready({:?}, {:?}, '/whoami').text)",
+        second.url(),
+        cert1.to_str().unwrap()
+    );
+    assert_eq!(
+        run_python(&python, &script, &[]).trim(),
+        "carol",
+        "{}\n{first_logs}",
+        second.logs()
+    );
     assert!(second.logs().contains("reusing the enclave key"));
 }
 

@@ -9,9 +9,15 @@ use common::*;
 
 #[test]
 fn mse_cli_configures_the_node_with_the_key_inside_sealed_secrets() {
-    let (Some(python), Some(cli)) = (python(), mse_cli_python()) else { return };
+    let (Some(python), Some(cli)) = (python(), mse_cli_python()) else {
+        return;
+    };
     let dirs = Dirs::new();
-    let key = encrypt_with_mse_lib_crypto(&python, &repo().join("examples/helloworld/code"), &dirs.app());
+    let key = encrypt_with_mse_lib_crypto(
+        &python,
+        &repo().join("examples/helloworld/code"),
+        &dirs.app(),
+    );
     let node = Node::start(&dirs, &python, &NodeSpec::default());
     let cert = dirs.path("ratls.pem");
     fetch_certificate(&python, &node, &cert);
@@ -42,7 +48,11 @@ r = requests.get(url + "/whoami", verify=cert_path, timeout=10)
 assert r.status_code == 200 and r.text == "alice", (r.status_code, r.text)
 print("ok")
 "#;
-    let out = run_python(&cli, script, &[&node.url(), cert.to_str().unwrap(), APP_ID, &key]);
+    let out = run_python(
+        &cli,
+        script,
+        &[&node.url(), cert.to_str().unwrap(), APP_ID, &key],
+    );
     assert_eq!(out.trim().lines().last(), Some("ok"), "{}", node.logs());
 
     // SEALED_SECRETS_PATH holds the opened object, code key included, as the original wrote it.
@@ -58,9 +68,15 @@ print("ok")
 
 #[test]
 fn mse_cli_reports_a_refused_configuration() {
-    let (Some(python), Some(cli)) = (python(), mse_cli_python()) else { return };
+    let (Some(python), Some(cli)) = (python(), mse_cli_python()) else {
+        return;
+    };
     let dirs = Dirs::new();
-    encrypt_with_mse_lib_crypto(&python, &repo().join("examples/helloworld/code"), &dirs.app());
+    encrypt_with_mse_lib_crypto(
+        &python,
+        &repo().join("examples/helloworld/code"),
+        &dirs.app(),
+    );
     let node = Node::start(&dirs, &python, &NodeSpec::default());
     let cert = dirs.path("ratls.pem");
     fetch_certificate(&python, &node, &cert);
@@ -80,5 +96,9 @@ except UnexpectedResponse as e:
 assert is_waiting_for_secrets(url, verify=cert_path)
 "#;
     let out = run_python(&cli, script, &[&node.url(), cert.to_str().unwrap()]);
-    assert!(out.contains("Response 401") && out.contains("uuid does not match"), "{out}\n{}", node.logs());
+    assert!(
+        out.contains("Response 401") && out.contains("uuid does not match"),
+        "{out}\n{}",
+        node.logs()
+    );
 }

@@ -54,7 +54,10 @@ fn a_validated_wsgi_app_runs_a_request_mix_without_assertion() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
     std::fs::write(dirs.app().join("app.py"), APP).unwrap();
-    let spec = NodeSpec { ssl: vec!["--no-ssl".into()], ..NodeSpec::default() };
+    let spec = NodeSpec {
+        ssl: vec!["--no-ssl".into()],
+        ..NodeSpec::default()
+    };
     let node = Node::start(&dirs, &python, &spec);
     let cert = dirs.path("ratls.pem");
     fetch_certificate(&python, &node, &cert);
@@ -86,18 +89,38 @@ print("ok")
         cert = cert.to_str().unwrap(),
         id = APP_ID,
     );
-    assert_eq!(run_python(&python, &script, &[]).trim(), "ok", "{}", node.logs());
+    assert_eq!(
+        run_python(&python, &script, &[]).trim(),
+        "ok",
+        "{}",
+        node.logs()
+    );
     // And from curl, plain HTTP.
     let out = std::process::Command::new("curl")
-        .args(["-sS", "--fail", &format!("http://127.0.0.1:{}/stream", node.port)])
+        .args([
+            "-sS",
+            "--fail",
+            &format!("http://127.0.0.1:{}/stream", node.port),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(out.stdout.len(), (0..2000).map(|i: usize| format!("chunk {i}\n").len()).sum::<usize>());
+    assert_eq!(
+        out.stdout.len(),
+        (0..2000)
+            .map(|i: usize| format!("chunk {i}\n").len())
+            .sum::<usize>()
+    );
 
     node.wait_log("boom from the app", Duration::from_secs(5));
     node.wait_log("a line for wsgi.errors", Duration::from_secs(5));
     let logs = node.logs();
-    assert!(!logs.contains("AssertionError"), "the validator complained:\n{logs}");
-    assert!(!logs.contains("WSGIWarning"), "the validator warned:\n{logs}");
+    assert!(
+        !logs.contains("AssertionError"),
+        "the validator complained:\n{logs}"
+    );
+    assert!(
+        !logs.contains("WSGIWarning"),
+        "the validator warned:\n{logs}"
+    );
 }

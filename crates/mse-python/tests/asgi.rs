@@ -1,6 +1,11 @@
 //! ASGI: a FastAPI app (routes, lifespan), and raw ASGI apps for what FastAPI hides
 //! (disconnects, apps without lifespan, a failing startup).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 

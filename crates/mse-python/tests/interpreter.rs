@@ -1,6 +1,11 @@
 //! The interpreter as the app sees it: exactly the configured import path, no bytecode written,
 //! the configured environment, no Python signal handlers; several apps per process.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 
@@ -49,12 +54,25 @@ async fn the_app_sees_only_what_was_configured() {
         format!("{stdlib}/lib-dynload"),
         site.to_str().unwrap(),
     ]);
-    assert_eq!(env["path"], expected, "sys.path is exactly the app, the stdlib and the configured site-packages");
-    assert_eq!(env["flask"], Value::Null, "nothing outside the configured paths is importable");
+    assert_eq!(
+        env["path"], expected,
+        "sys.path is exactly the app, the stdlib and the configured site-packages"
+    );
+    assert_eq!(
+        env["flask"],
+        Value::Null,
+        "nothing outside the configured paths is importable"
+    );
     assert_eq!(env["dont_write_bytecode"], true);
-    assert!(!dir.code().join("__pycache__").exists(), "no bytecode written next to the code");
+    assert!(
+        !dir.code().join("__pycache__").exists(),
+        "no bytecode written next to the code"
+    );
     assert_eq!(env["secret_path"], "/somewhere/secrets.json");
-    assert_eq!(env["sigint_is_default"], true, "Python installed no signal handler");
+    assert_eq!(
+        env["sigint_is_default"], true,
+        "Python installed no signal handler"
+    );
 
     // A second app with the same module name, from another directory, is that app, not the first.
     let other = AppDir::new(&[(
@@ -64,5 +82,9 @@ async fn the_app_sees_only_what_was_configured() {
     let second = PyApp::load(other.config("app:app", &[])).unwrap();
     let addr2 = serve(second).await;
     assert_eq!(send(addr2, get("/")).await.text(), "second app");
-    assert_eq!(send(addr, get("/")).await.status, 200, "the first app keeps serving");
+    assert_eq!(
+        send(addr, get("/")).await.status,
+        200,
+        "the first app keeps serving"
+    );
 }

@@ -1,5 +1,10 @@
 //! The seed's example app (docs: "Develop your app"), with a secrets file, served as the node will.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! 10 MiB up and down, streamed through the server without buffering: the apps and the client
 //! proceed in lockstep (one side waits for proof that the other got the first MiB), so a server
 //! that buffered a whole body would deadlock and fail the test, whatever the timing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 

@@ -1,5 +1,10 @@
 //! WSGI semantics the apps rely on (PEP 3333), with plain WSGI apps (standard library only).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! PEP 3333 conformance as the standard library checks it: apps wrapped in
 //! `wsgiref.validate.validator` run a request mix, and every complaint of the validator (raised in
 //! the call, the iteration, `close()`, or a destructor) is collected and must be absent.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 

@@ -34,7 +34,11 @@ impl Gramine {
     /// Check the interface at `root` and that it produces DCAP quotes.
     pub fn open(root: &Path) -> Result<Self> {
         let p = root.join("attestation_type");
-        let t = fs::read_to_string(&p).map_err(|source| Error::Io { backend: NAME, path: p.clone(), source })?;
+        let t = fs::read_to_string(&p).map_err(|source| Error::Io {
+            backend: NAME,
+            path: p.clone(),
+            source,
+        })?;
         let t = t.trim_matches(|c: char| c.is_whitespace() || c == '\0');
         if t != "dcap" {
             return Err(Error::Unavailable {
@@ -44,7 +48,10 @@ impl Gramine {
                 ),
             });
         }
-        Ok(Gramine { root: root.to_path_buf(), lock: Mutex::new(()) })
+        Ok(Gramine {
+            root: root.to_path_buf(),
+            lock: Mutex::new(()),
+        })
     }
 }
 
@@ -54,25 +61,44 @@ impl TeeBackend for Gramine {
     }
 
     fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence> {
-        let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let urd = self.root.join("user_report_data");
         let qp = self.root.join("quote");
         let start = Instant::now();
         let mut wait = Duration::from_millis(1);
         loop {
-            fs::write(&urd, report_data).map_err(|source| Error::Io { backend: NAME, path: urd.clone(), source })?;
-            let quote = fs::read(&qp).map_err(|source| Error::Io { backend: NAME, path: qp.clone(), source })?;
+            fs::write(&urd, report_data).map_err(|source| Error::Io {
+                backend: NAME,
+                path: urd.clone(),
+                source,
+            })?;
+            let quote = fs::read(&qp).map_err(|source| Error::Io {
+                backend: NAME,
+                path: qp.clone(),
+                source,
+            })?;
             // An empty or foreign quote means another writer raced us (or a slow interface).
             if let Ok(q) = sgx::Quote::parse(&quote) {
                 if q.report_data() == report_data {
-                    return Ok(Evidence { kind: TeeKind::Sgx, oid: oids::SGX_QUOTE, bytes: q.as_bytes().to_vec() });
+                    return Ok(Evidence {
+                        kind: TeeKind::Sgx,
+                        oid: oids::SGX_QUOTE,
+                        bytes: q.as_bytes().to_vec(),
+                    });
                 }
             }
             if start.elapsed() > DEADLINE {
                 return Err(Error::BadEvidence {
                     backend: NAME,
                     reason: match sgx::Quote::parse(&quote) {
-                        Ok(_) => format!("for {}s the quote carried other report data: another writer uses {}", DEADLINE.as_secs(), self.root.display()),
+                        Ok(_) => format!(
+                            "for {}s the quote carried other report data: another writer uses {}",
+                            DEADLINE.as_secs(),
+                            self.root.display()
+                        ),
                         Err(e) => e.to_string(),
                     },
                 });

@@ -79,8 +79,15 @@ pub struct Evidence {
 impl Evidence {
     /// As mse-attest's carrier type (Sim travels as Sgx until verified).
     pub fn to_raw(&self) -> mse_attest::ratls::RawEvidence {
-        let kind = if self.kind == TeeKind::Sim { TeeKind::Sgx } else { self.kind };
-        mse_attest::ratls::RawEvidence { kind, bytes: self.bytes.clone() }
+        let kind = if self.kind == TeeKind::Sim {
+            TeeKind::Sgx
+        } else {
+            self.kind
+        };
+        mse_attest::ratls::RawEvidence {
+            kind,
+            bytes: self.bytes.clone(),
+        }
     }
 }
 
@@ -113,7 +120,9 @@ impl std::str::FromStr for Choice {
             "sim" => Ok(Choice::Sim),
             "gramine" => Ok(Choice::Gramine),
             "tsm" => Ok(Choice::Tsm),
-            _ => Err(format!("unknown TEE backend {s:?}: expected auto, sim, gramine or tsm")),
+            _ => Err(format!(
+                "unknown TEE backend {s:?}: expected auto, sim, gramine or tsm"
+            )),
         }
     }
 }
@@ -140,7 +149,10 @@ pub struct Interfaces {
 
 impl Default for Interfaces {
     fn default() -> Self {
-        Interfaces { gramine: PathBuf::from(gramine::DEFAULT_ROOT), tsm: PathBuf::from(tsm::DEFAULT_ROOT) }
+        Interfaces {
+            gramine: PathBuf::from(gramine::DEFAULT_ROOT),
+            tsm: PathBuf::from(tsm::DEFAULT_ROOT),
+        }
     }
 }
 
@@ -187,7 +199,11 @@ pub fn open_with(choice: Choice, sim: SimConfig, at: &Interfaces) -> Result<Box<
 /// `$MSE_SIM_DIR`, else `$XDG_DATA_HOME/mse/sim`, else `~/.local/share/mse/sim`
 /// (relative `.mse/sim` if no home is known).
 pub fn sim_root_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = var("MSE_SIM_DIR") {
         return d;
     }

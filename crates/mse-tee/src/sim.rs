@@ -34,7 +34,12 @@ impl Sim {
     /// Load (or create) the root in `config.root_dir` and start a quoting chain under it.
     pub fn open(config: &SimConfig) -> Result<Self> {
         let root = load_or_create_sim_root_key(&config.root_dir)?;
-        let q = SimQuoteConfig { mr_enclave: config.measurement, debug: config.debug, isv_prod_id: 0, isv_svn: 0 };
+        let q = SimQuoteConfig {
+            mr_enclave: config.measurement,
+            debug: config.debug,
+            isv_prod_id: 0,
+            isv_svn: 0,
+        };
         let signer = QuoteSigner::new(&root, &q, SystemTime::now())?;
         Ok(Sim { signer })
     }
@@ -51,12 +56,19 @@ impl TeeBackend for Sim {
     }
 
     fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence> {
-        Ok(Evidence { kind: TeeKind::Sim, oid: oids::SGX_QUOTE, bytes: self.signer.quote(report_data)? })
+        Ok(Evidence {
+            kind: TeeKind::Sim,
+            oid: oids::SGX_QUOTE,
+            bytes: self.signer.quote(report_data)?,
+        })
     }
 }
 
 fn err(dir: &Path, reason: impl Into<String>) -> Error {
-    Error::SimRoot { dir: dir.to_path_buf(), reason: reason.into() }
+    Error::SimRoot {
+        dir: dir.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 /// Load the root key from `dir`, creating directory and root on first use.
@@ -75,11 +87,24 @@ pub fn load_or_create_sim_root_key(dir: &Path) -> Result<SimRootKey> {
 }
 
 fn parse_root_file(dir: &Path, text: &str) -> Result<SimRootKey> {
-    let key_end = text.find("-----END PRIVATE KEY-----").map(|i| i + "-----END PRIVATE KEY-----".len());
-    let Some((key_pem, cert_pem)) = key_end.and_then(|i| Some((text.get(..i)?, text.get(i..)?))) else {
-        return Err(err(dir, format!("{ROOT_FILE} does not hold a private key followed by a certificate; delete it to make a new root")));
+    let key_end = text
+        .find("-----END PRIVATE KEY-----")
+        .map(|i| i + "-----END PRIVATE KEY-----".len());
+    let Some((key_pem, cert_pem)) = key_end.and_then(|i| Some((text.get(..i)?, text.get(i..)?)))
+    else {
+        return Err(err(
+            dir,
+            format!(
+                "{ROOT_FILE} does not hold a private key followed by a certificate; delete it to make a new root"
+            ),
+        ));
     };
-    SimRootKey::from_pem(key_pem, cert_pem).map_err(|e| err(dir, format!("{ROOT_FILE}: {e}; delete it to make a new root")))
+    SimRootKey::from_pem(key_pem, cert_pem).map_err(|e| {
+        err(
+            dir,
+            format!("{ROOT_FILE}: {e}; delete it to make a new root"),
+        )
+    })
 }
 
 fn create(dir: &Path) -> Result<SimRootKey> {
@@ -90,8 +115,11 @@ fn create(dir: &Path) -> Result<SimRootKey> {
 
     let tmp = dir.join(format!(".{ROOT_FILE}.{}.tmp", std::process::id()));
     let _ = fs::remove_file(&tmp);
-    let mut f = private_file(&tmp).map_err(|e| err(dir, format!("cannot create {}: {e}", tmp.display())))?;
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| err(dir, format!("cannot write the root: {e}")))?;
+    let mut f = private_file(&tmp)
+        .map_err(|e| err(dir, format!("cannot create {}: {e}", tmp.display())))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| err(dir, format!("cannot write the root: {e}")))?;
     drop(f);
     let linked = fs::hard_link(&tmp, dir.join(ROOT_FILE));
     let _ = fs::remove_file(&tmp);
@@ -112,7 +140,11 @@ fn create(dir: &Path) -> Result<SimRootKey> {
 }
 
 fn hex_fp(root: &mse_attest::sim::SimRoot) -> String {
-    root.fingerprint().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    root.fingerprint()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn publish_cert(dir: &Path, key: &SimRootKey) -> Result<()> {
@@ -145,21 +177,37 @@ fn make_private_dir(dir: &Path) -> Result<()> {
 #[cfg(unix)]
 fn private_file(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(not(unix))]
 fn private_file(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 /// Refuse a key file others can read, as ssh does.
 #[cfg(unix)]
 fn check_private(dir: &Path, path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = fs::metadata(path).map_err(|e| err(dir, format!("{ROOT_FILE}: {e}")))?.permissions().mode();
+    let mode = fs::metadata(path)
+        .map_err(|e| err(dir, format!("{ROOT_FILE}: {e}")))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
-        return Err(err(dir, format!("{ROOT_FILE} has mode {:o}: other users can read the root key; run chmod 600 on it", mode & 0o777)));
+        return Err(err(
+            dir,
+            format!(
+                "{ROOT_FILE} has mode {:o}: other users can read the root key; run chmod 600 on it",
+                mode & 0o777
+            ),
+        ));
     }
     Ok(())
 }

@@ -46,7 +46,11 @@ pub struct Tsm {
 }
 
 fn io(path: &Path, source: std::io::Error) -> Error {
-    Error::Io { backend: NAME, path: path.to_path_buf(), source }
+    Error::Io {
+        backend: NAME,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl Tsm {
@@ -66,11 +70,17 @@ impl Tsm {
             other => {
                 return Err(Error::Unavailable {
                     backend: NAME,
-                    reason: format!("provider {other:?} is not supported (expected tdx_guest or sev_guest)"),
+                    reason: format!(
+                        "provider {other:?} is not supported (expected tdx_guest or sev_guest)"
+                    ),
                 });
             }
         };
-        Ok(Tsm { entry, provider, lock: Mutex::new(()) })
+        Ok(Tsm {
+            entry,
+            provider,
+            lock: Mutex::new(()),
+        })
     }
 
     /// The provider.
@@ -81,17 +91,26 @@ impl Tsm {
     fn generation(&self) -> Result<u64> {
         let p = self.entry.join("generation");
         let s = fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-        s.trim().parse().map_err(|_| Error::BadEvidence { backend: NAME, reason: format!("generation {:?} is not a number", s.trim()) })
+        s.trim().parse().map_err(|_| Error::BadEvidence {
+            backend: NAME,
+            reason: format!("generation {:?} is not a number", s.trim()),
+        })
     }
 
     /// Check that `out` is evidence over `report_data`; Ok(None) if it is for other data.
     fn accept(&self, out: &[u8], report_data: &[u8; 64]) -> Result<Option<Evidence>> {
-        let bad = |e: mse_attest::Error| Error::BadEvidence { backend: NAME, reason: e.to_string() };
+        let bad = |e: mse_attest::Error| Error::BadEvidence {
+            backend: NAME,
+            reason: e.to_string(),
+        };
         match self.provider {
             TsmProvider::Tdx => {
                 let q = tdx::Quote::parse(out).map_err(bad)?;
-                Ok((q.report_data() == report_data)
-                    .then(|| Evidence { kind: TeeKind::Tdx, oid: oids::TDX_QUOTE, bytes: q.as_bytes().to_vec() }))
+                Ok((q.report_data() == report_data).then(|| Evidence {
+                    kind: TeeKind::Tdx,
+                    oid: oids::TDX_QUOTE,
+                    bytes: q.as_bytes().to_vec(),
+                }))
             }
             TsmProvider::SevSnp => {
                 let r = snp::Report::parse(out).map_err(bad)?;
@@ -109,7 +128,11 @@ impl Tsm {
                     let (certs, _) = snp::parse_cert_table(&aux).map_err(bad)?;
                     bytes.extend_from_slice(&snp::encode_cert_table(&certs).map_err(bad)?);
                 }
-                Ok(Some(Evidence { kind: TeeKind::SevSnp, oid: oids::SNP_REPORT, bytes }))
+                Ok(Some(Evidence {
+                    kind: TeeKind::SevSnp,
+                    oid: oids::SNP_REPORT,
+                    bytes,
+                }))
             }
         }
     }
@@ -124,7 +147,10 @@ impl TeeBackend for Tsm {
     }
 
     fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence> {
-        let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let inblob = self.entry.join("inblob");
         let outblob = self.entry.join("outblob");
         let start = Instant::now();

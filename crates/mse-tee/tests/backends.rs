@@ -24,16 +24,25 @@ use mse_attest::{TeeKind, oids, snp, tdx};
 use mse_tee::{Choice, Interfaces, SimConfig, TeeBackend, load_or_create_sim_root, open_with};
 
 fn fixture(rel: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../mse-attest/tests/fixtures").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../mse-attest/tests/fixtures")
+        .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn sim_config(dir: &Path) -> SimConfig {
-    SimConfig { root_dir: dir.join("sim"), measurement: [0x11; 32], debug: false }
+    SimConfig {
+        root_dir: dir.join("sim"),
+        measurement: [0x11; 32],
+        debug: false,
+    }
 }
 
 fn nowhere(dir: &Path) -> Interfaces {
-    Interfaces { gramine: dir.join("no-gramine"), tsm: dir.join("no-tsm") }
+    Interfaces {
+        gramine: dir.join("no-gramine"),
+        tsm: dir.join("no-tsm"),
+    }
 }
 
 /// A thread that calls `f` until stopped.
@@ -52,7 +61,10 @@ impl Fake {
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
-        Fake { stop, handle: Some(handle) }
+        Fake {
+            stop,
+            handle: Some(handle),
+        }
     }
 }
 
@@ -77,10 +89,28 @@ fn sim_evidence_verifies_with_the_installation_root_only() {
     assert_eq!(raw.kind, TeeKind::Sgx, "sim travels as SGX until verified");
 
     let root = load_or_create_sim_root(&tmp.path().join("sim")).unwrap();
-    let exp = Expected { measurement: Some(vec![0x11; 32]), report_data: Some(rd), ..Expected::default() };
-    let a = verify_at(&raw, &Collateral::none(), &Policy::default_strict().allow_simulation(root), &exp, SystemTime::now()).unwrap();
+    let exp = Expected {
+        measurement: Some(vec![0x11; 32]),
+        report_data: Some(rd),
+        ..Expected::default()
+    };
+    let a = verify_at(
+        &raw,
+        &Collateral::none(),
+        &Policy::default_strict().allow_simulation(root),
+        &exp,
+        SystemTime::now(),
+    )
+    .unwrap();
     assert!(a.simulated);
-    let e = verify_at(&raw, &Collateral::none(), &Policy::default_strict(), &exp, SystemTime::now()).unwrap_err();
+    let e = verify_at(
+        &raw,
+        &Collateral::none(),
+        &Policy::default_strict(),
+        &exp,
+        SystemTime::now(),
+    )
+    .unwrap_err();
     assert_eq!(e.step(), Some(mse_attest::Step::PolicySimulation));
 }
 
@@ -91,13 +121,24 @@ fn sim_root_is_created_once_private_and_reused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a/b/sim");
     let first = load_or_create_sim_root(&dir).unwrap();
-    let key_mode = std::fs::metadata(dir.join("root.pem")).unwrap().permissions().mode() & 0o777;
+    let key_mode = std::fs::metadata(dir.join("root.pem"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(key_mode, 0o600);
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let cert = std::fs::read_to_string(dir.join("root-cert.pem")).unwrap();
     assert_eq!(mse_attest::sim::SimRoot::from_pem(&cert).unwrap(), first);
     assert!(!cert.contains("PRIVATE"));
-    assert_eq!(load_or_create_sim_root(&dir).unwrap(), first, "the root persists");
+    assert_eq!(
+        load_or_create_sim_root(&dir).unwrap(),
+        first,
+        "the root persists"
+    );
 
     // Racing creators all end with the same root.
     let race = tmp.path().join("race");
@@ -122,7 +163,11 @@ fn sim_root_is_created_once_private_and_reused() {
 fn sim_root_dir_follows_the_environment() {
     // Only read here: other tests pass explicit directories.
     let d = mse_tee::sim_root_dir();
-    assert!(d.ends_with("mse/sim") || d.ends_with(".mse/sim") || std::env::var_os("MSE_SIM_DIR").is_some());
+    assert!(
+        d.ends_with("mse/sim")
+            || d.ends_with(".mse/sim")
+            || std::env::var_os("MSE_SIM_DIR").is_some()
+    );
 }
 
 fn fake_gramine(dir: &Path, kind: &str) -> (PathBuf, mse_attest::sim::SimRoot) {
@@ -142,7 +187,12 @@ fn gramine_backend_writes_report_data_and_reads_the_quote() {
     let key = mse_tee::load_or_create_sim_root_key(&tmp.path().join("gramine-root")).unwrap();
     let signer = mse_attest::sim::QuoteSigner::new(
         &key,
-        &mse_attest::sim::SimQuoteConfig { mr_enclave: [0x22; 32], debug: false, isv_prod_id: 1, isv_svn: 10 },
+        &mse_attest::sim::SimQuoteConfig {
+            mr_enclave: [0x22; 32],
+            debug: false,
+            isv_prod_id: 1,
+            isv_svn: 10,
+        },
         SystemTime::now(),
     )
     .unwrap();
@@ -158,16 +208,33 @@ fn gramine_backend_writes_report_data_and_reads_the_quote() {
             last = rd;
         }
     });
-    let at = Interfaces { gramine: g.clone(), tsm: tmp.path().join("no-tsm") };
+    let at = Interfaces {
+        gramine: g.clone(),
+        tsm: tmp.path().join("no-tsm"),
+    };
     let b = open_with(Choice::Gramine, sim_config(tmp.path()), &at).unwrap();
     assert_eq!(b.kind(), TeeKind::Sgx);
     for i in 1..=3u8 {
         let rd = [i; 64];
         let ev = b.evidence(&rd).unwrap();
         assert_eq!(ev.oid, oids::SGX_QUOTE);
-        assert_eq!(std::fs::read(g.join("user_report_data")).unwrap(), rd, "exactly 64 bytes written");
-        let exp = Expected { report_data: Some(rd), ..Expected::default() };
-        verify_at(&ev.to_raw(), &Collateral::none(), &Policy::default_strict().allow_simulation(root.clone()), &exp, SystemTime::now()).unwrap();
+        assert_eq!(
+            std::fs::read(g.join("user_report_data")).unwrap(),
+            rd,
+            "exactly 64 bytes written"
+        );
+        let exp = Expected {
+            report_data: Some(rd),
+            ..Expected::default()
+        };
+        verify_at(
+            &ev.to_raw(),
+            &Collateral::none(),
+            &Policy::default_strict().allow_simulation(root.clone()),
+            &exp,
+            SystemTime::now(),
+        )
+        .unwrap();
     }
     // Auto finds Gramine first.
     let auto = open_with(Choice::Auto, sim_config(tmp.path()), &at).unwrap();
@@ -178,9 +245,18 @@ fn gramine_backend_writes_report_data_and_reads_the_quote() {
 fn gramine_without_dcap_is_refused_with_the_reason_and_auto_falls_back_to_sim() {
     let tmp = tempfile::tempdir().unwrap();
     let (g, _) = fake_gramine(tmp.path(), "none");
-    let at = Interfaces { gramine: g, tsm: tmp.path().join("no-tsm") };
-    let e = open_with(Choice::Gramine, sim_config(tmp.path()), &at).err().unwrap().to_string();
-    assert!(e.contains("\"none\"") && e.contains("remote_attestation"), "{e}");
+    let at = Interfaces {
+        gramine: g,
+        tsm: tmp.path().join("no-tsm"),
+    };
+    let e = open_with(Choice::Gramine, sim_config(tmp.path()), &at)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("\"none\"") && e.contains("remote_attestation"),
+        "{e}"
+    );
     let auto = open_with(Choice::Auto, sim_config(tmp.path()), &at).unwrap();
     assert_eq!(auto.kind(), TeeKind::Sim);
 }
@@ -190,12 +266,19 @@ fn auto_with_nothing_is_sim() {
     let tmp = tempfile::tempdir().unwrap();
     let b = open_with(Choice::Auto, sim_config(tmp.path()), &nowhere(tmp.path())).unwrap();
     assert_eq!(b.kind(), TeeKind::Sim);
-    let e = open_with(Choice::Tsm, sim_config(tmp.path()), &nowhere(tmp.path())).err().unwrap().to_string();
+    let e = open_with(Choice::Tsm, sim_config(tmp.path()), &nowhere(tmp.path()))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("configfs-tsm"), "{e}");
 }
 
 /// Prepare `root/mse-<pid>` as the kernel would, and a fake provider answering inblob writes.
-fn fake_tsm(root: &Path, provider: &str, make: impl Fn(&[u8; 64]) -> (Vec<u8>, Vec<u8>) + Send + 'static) -> Fake {
+fn fake_tsm(
+    root: &Path,
+    provider: &str,
+    make: impl Fn(&[u8; 64]) -> (Vec<u8>, Vec<u8>) + Send + 'static,
+) -> Fake {
     let entry = root.join(format!("mse-{}", std::process::id()));
     std::fs::create_dir_all(&entry).unwrap();
     std::fs::write(entry.join("provider"), format!("{provider}\n")).unwrap();
@@ -227,13 +310,19 @@ fn tsm_tdx_provider_gives_a_tdx_quote_over_our_report_data() {
         q[48 + 520..48 + 584].copy_from_slice(rd);
         (q, Vec::new())
     });
-    let at = Interfaces { gramine: tmp.path().join("no-gramine"), tsm: root };
+    let at = Interfaces {
+        gramine: tmp.path().join("no-gramine"),
+        tsm: root,
+    };
     let b = open_with(Choice::Auto, sim_config(tmp.path()), &at).unwrap();
     assert_eq!(b.kind(), TeeKind::Tdx);
     for i in 1..=2u8 {
         let ev = b.evidence(&[i; 64]).unwrap();
         assert_eq!(ev.oid, oids::TDX_QUOTE);
-        assert_eq!(tdx::Quote::parse(&ev.bytes).unwrap().report_data(), &[i; 64]);
+        assert_eq!(
+            tdx::Quote::parse(&ev.bytes).unwrap().report_data(),
+            &[i; 64]
+        );
     }
 }
 
@@ -262,7 +351,10 @@ fn tsm_snp_provider_appends_the_certificates_in_the_mse_layout() {
         table.extend_from_slice(&data);
         (r, table)
     });
-    let at = Interfaces { gramine: tmp.path().join("no-gramine"), tsm: root };
+    let at = Interfaces {
+        gramine: tmp.path().join("no-gramine"),
+        tsm: root,
+    };
     let b = open_with(Choice::Tsm, sim_config(tmp.path()), &at).unwrap();
     assert_eq!(b.kind(), TeeKind::SevSnp);
     let ev = b.evidence(&[9; 64]).unwrap();
@@ -278,7 +370,13 @@ fn tsm_unknown_provider_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("tsm");
     let _fake = fake_tsm(&root, "arm_cca_guest", |_| (Vec::new(), Vec::new()));
-    let at = Interfaces { gramine: tmp.path().join("no-gramine"), tsm: root };
-    let e = open_with(Choice::Tsm, sim_config(tmp.path()), &at).err().unwrap().to_string();
+    let at = Interfaces {
+        gramine: tmp.path().join("no-gramine"),
+        tsm: root,
+    };
+    let e = open_with(Choice::Tsm, sim_config(tmp.path()), &at)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("arm_cca_guest"), "{e}");
 }

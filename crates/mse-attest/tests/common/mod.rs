@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mse_attest::Step;
 
 pub fn fixture(rel: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -39,7 +41,10 @@ pub fn expect_step<T: std::fmt::Debug>(r: mse_attest::Result<T>, step: Step) -> 
         Err(e) => {
             assert_eq!(e.step(), Some(step), "wrong step for error: {e}");
             let s = e.to_string();
-            assert!(s.starts_with(step.as_str()), "message should start with the step: {s}");
+            assert!(
+                s.starts_with(step.as_str()),
+                "message should start with the step: {s}"
+            );
             s
         }
     }
@@ -47,5 +52,7 @@ pub fn expect_step<T: std::fmt::Debug>(r: mse_attest::Result<T>, step: Step) -> 
 
 /// Position of the first occurrence of `needle` in `hay`.
 pub fn find(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).position(|w| w == needle).expect("needle not found")
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle not found")
 }

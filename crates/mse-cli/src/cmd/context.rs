@@ -48,7 +48,11 @@ struct Shown {
 
 fn info(path: PathBuf) -> Option<FileInfo> {
     let meta = std::fs::metadata(&path).ok()?;
-    Some(FileInfo { mode: format!("{:o}", meta.permissions().mode() & 0o777), bytes: meta.len(), path })
+    Some(FileInfo {
+        mode: format!("{:o}", meta.permissions().mode() & 0o777),
+        bytes: meta.len(),
+        path,
+    })
 }
 
 impl Args {
@@ -64,7 +68,11 @@ impl Args {
             } else {
                 ui::out(&format!("Contexts in {}", home.root().display()))?;
                 for s in &all {
-                    let has_key = if s.code_secret_key.is_some() { "code key, " } else { "" };
+                    let has_key = if s.code_secret_key.is_some() {
+                        "code key, "
+                    } else {
+                        ""
+                    };
                     ui::out(&format!(
                         "  {:<24} {}{} nonces, {} files",
                         s.name,
@@ -88,7 +96,12 @@ impl Args {
             ui::print_json(&shown)?;
             return Ok(ExitCode::SUCCESS);
         }
-        ui::out(&format!("Context of {} ({}, mode {})", shown.name, shown.folder.path.display(), shown.folder.mode))?;
+        ui::out(&format!(
+            "Context of {} ({}, mode {})",
+            shown.name,
+            shown.folder.path.display(),
+            shown.folder.mode
+        ))?;
         if let Some(id) = shown.id {
             ui::out(&format!("  id:           {id}"))?;
         }
@@ -106,24 +119,39 @@ impl Args {
         }
         ui::out("  files:")?;
         for f in &shown.files {
-            ui::out(&format!("    {}  {:>8} B  {}", f.mode, f.bytes, f.path.display()))?;
+            ui::out(&format!(
+                "    {}  {:>8} B  {}",
+                f.mode,
+                f.bytes,
+                f.path.display()
+            ))?;
         }
         Ok(ExitCode::SUCCESS)
     }
 
     fn shown(&self, dep: &Deployment) -> anyhow::Result<Shown> {
         let ctx = dep.read_context().ok();
-        let files = [dep.context_path(), dep.cert_path(), dep.ratls_path(), dep.state_path(), dep.log_path()]
-            .into_iter()
-            .filter_map(info)
-            .collect();
+        let files = [
+            dep.context_path(),
+            dep.cert_path(),
+            dep.ratls_path(),
+            dep.state_path(),
+            dep.log_path(),
+        ]
+        .into_iter()
+        .filter_map(info)
+        .collect();
         Ok(Shown {
             name: dep.name.clone(),
             folder: info(dep.dir.clone()).context("reading the deployment folder")?,
             files,
             id: ctx.as_ref().map(|c| c.instance.id),
             code_secret_key: ctx.as_ref().map(|c| {
-                if self.show_key { c.config.code_secret_key.to_string() } else { "[redacted]".to_owned() }
+                if self.show_key {
+                    c.config.code_secret_key.to_string()
+                } else {
+                    "[redacted]".to_owned()
+                }
             }),
             nonces: ctx.as_ref().map(|c| c.instance.nonces.clone()),
             measurement: ctx.as_ref().map(|c| c.local.measurement.clone()),
@@ -141,7 +169,12 @@ fn export(dep: &Deployment) -> anyhow::Result<ExitCode> {
         config: &'a crate::state::ContextConfig,
         instance: &'a crate::state::ContextInstance,
     }
-    let ctx = dep.read_context().with_context(|| format!("`{}` has no context (rejected or stopped with --remove?)", dep.name))?;
+    let ctx = dep.read_context().with_context(|| {
+        format!(
+            "`{}` has no context (rejected or stopped with --remove?)",
+            dep.name
+        )
+    })?;
     let text = zeroize::Zeroizing::new(toml::to_string(&Original {
         version: &ctx.version,
         workspace: &ctx.workspace,

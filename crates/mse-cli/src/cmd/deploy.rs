@@ -22,7 +22,9 @@ use crate::attest::{self, PolicyChoice};
 use crate::config::{self, DeployConfig};
 use crate::node::{self, Storage, Supervised};
 use crate::runtime::{self, Base};
-use crate::state::{Context, ContextConfig, ContextInstance, Deployment, Home, LocalInfo, NodeState, Phase};
+use crate::state::{
+    Context, ContextConfig, ContextInstance, Deployment, Home, LocalInfo, NodeState, Phase,
+};
 use crate::ui::Ui;
 
 #[derive(Debug, clap::Args)]
@@ -66,7 +68,10 @@ struct Outcome {
 
 impl Args {
     pub fn run(self, ui: Ui) -> anyhow::Result<ExitCode> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
         rt.block_on(self.deploy(ui))
     }
 
@@ -74,9 +79,16 @@ impl Args {
         let started = Instant::now();
         let step = ui.step("Checking the configuration");
         let conf = config::load(&self.path, OffsetDateTime::now_utc())?;
-        step.done(&format!("{} ({} layout)", conf.parsed.name, layout_name(&conf)));
+        step.done(&format!(
+            "{} ({} layout)",
+            conf.parsed.name,
+            layout_name(&conf)
+        ));
         for key in &conf.parsed.unknown_keys {
-            ui.warn(&format!("{}: unknown key `{key}` ignored (a typo?)", conf.parsed.file.display()));
+            ui.warn(&format!(
+                "{}: unknown key `{key}` ignored (a typo?)",
+                conf.parsed.file.display()
+            ));
         }
         if self.check {
             let c = &conf;
@@ -89,7 +101,10 @@ impl Args {
                 c.parsed.healthcheck,
                 c.parsed.profile.name,
                 if c.secrets.is_some() { ", secrets" } else { "" },
-                c.ssl.as_ref().map(|s| format!(", certificate for {}", s.domain_name)).unwrap_or_default(),
+                c.ssl
+                    .as_ref()
+                    .map(|s| format!(", certificate for {}", s.domain_name))
+                    .unwrap_or_default(),
             ))?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -101,9 +116,21 @@ impl Args {
         let home = Home::open()?;
         let dep = home.deployment(&conf.parsed.name)?;
         if dep.exists() {
-            let phase = dep.read_state().map(|s| s.phase.to_string()).unwrap_or_else(|_| "unknown".into());
-            if !self.yes && !ui.confirm(&format!("`{}` is already deployed ({phase}). Replace it?", dep.name)) {
-                bail!("`{}` is already deployed ({phase}): pass -y to replace it, or `mse stop {} --remove` first", dep.name, dep.name);
+            let phase = dep
+                .read_state()
+                .map(|s| s.phase.to_string())
+                .unwrap_or_else(|_| "unknown".into());
+            if !self.yes
+                && !ui.confirm(&format!(
+                    "`{}` is already deployed ({phase}). Replace it?",
+                    dep.name
+                ))
+            {
+                bail!(
+                    "`{}` is already deployed ({phase}): pass -y to replace it, or `mse stop {} --remove` first",
+                    dep.name,
+                    dep.name
+                );
             }
             let step = ui.step(&format!("Stopping the previous `{}`", dep.name));
             super::stop::stop(&dep, true)?;
@@ -121,11 +148,17 @@ impl Args {
         let interpreter = runtime::find_interpreter(linked.as_ref())?;
         let requirements = conf.parsed.code_dir.join("requirements.txt");
         let requirements = requirements.is_file().then_some(requirements);
-        let spec = runtime::Spec { interpreter: &interpreter, base, requirements: requirements.as_deref(), extra: &[] };
+        let spec = runtime::Spec {
+            interpreter: &interpreter,
+            base,
+            requirements: requirements.as_deref(),
+            extra: &[],
+        };
         let rt = runtime::ensure(&spec, &runtime::cache_dir()?, &|m| step.update(m))?;
         let roots = node::runtime_roots(&rt.site_packages, linked.as_ref())?;
         let root_refs: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-        let runtime_digest = mse_measure::runtime_digest(&root_refs).context("digesting the Python runtime")?;
+        let runtime_digest =
+            mse_measure::runtime_digest(&root_refs).context("digesting the Python runtime")?;
         step.done(&format!(
             "{} base, Python {}{}",
             rt.base,
@@ -133,7 +166,15 @@ impl Args {
             if rt.reused { ", cached" } else { "" }
         ));
 
-        let mut flow = Flow { ui, conf, dep, node_binary, rt, runtime_digest, supervised: None };
+        let mut flow = Flow {
+            ui,
+            conf,
+            dep,
+            node_binary,
+            rt,
+            runtime_digest,
+            supervised: None,
+        };
         let result = tokio::select! {
             r = flow.run(&self, expected_override) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
@@ -161,7 +202,10 @@ fn layout_name(conf: &DeployConfig) -> &'static str {
 fn parse_measurement(h: &str) -> anyhow::Result<Vec<u8>> {
     let bytes = hex::decode(h.trim()).context("--expected-measurement: not hex")?;
     if bytes.len() != 32 {
-        bail!("--expected-measurement: {} bytes, a measurement is 32 (64 hex digits)", bytes.len());
+        bail!(
+            "--expected-measurement: {} bytes, a measurement is 32 (64 hex digits)",
+            bytes.len()
+        );
     }
     Ok(bytes)
 }
@@ -178,22 +222,35 @@ struct Flow {
 }
 
 impl Flow {
-    async fn run(&mut self, args: &Args, expected_override: Option<Vec<u8>>) -> anyhow::Result<Outcome> {
+    async fn run(
+        &mut self,
+        args: &Args,
+        expected_override: Option<Vec<u8>>,
+    ) -> anyhow::Result<Outcome> {
         let ui = self.ui;
         let name = self.conf.parsed.name.clone();
         self.dep.create()?;
         let app_dir = self.dep.app_dir();
-        let storage = Storage { root: self.dep.storage_dir() };
+        let storage = Storage {
+            root: self.dep.storage_dir(),
+        };
 
         // 1. Encrypt with a fresh key; the key and nonces go to the context (0600) only.
         let step = ui.step("Encrypting the code");
         let key = CodeKey::generate();
-        let nonces = mse_crypto::code::encrypt_tree(&self.conf.parsed.code_dir, &app_dir, &key, None, &self.conf.ignore)
-            .with_context(|| format!("encrypting {}", self.conf.parsed.code_dir.display()))?;
+        let nonces = mse_crypto::code::encrypt_tree(
+            &self.conf.parsed.code_dir,
+            &app_dir,
+            &key,
+            None,
+            &self.conf.ignore,
+        )
+        .with_context(|| format!("encrypting {}", self.conf.parsed.code_dir.display()))?;
         let chain_path = app_dir.join("fullchain.pem");
         if let Some(ssl) = &self.conf.ssl {
             // Shipped in clear and measured, as the original did.
-            std::fs::write(&chain_path, &ssl.chain_pem).with_context(|| format!("writing {}", chain_path.display()))?;
+            std::fs::write(&chain_path, &ssl.chain_pem)
+                .with_context(|| format!("writing {}", chain_path.display()))?;
         }
         restrict_tree(&app_dir)?;
         step.done(&format!("{} files", nonces.len()));
@@ -212,7 +269,10 @@ impl Flow {
         let mut node_args: Vec<String> = Vec::new();
         match &self.conf.ssl {
             None => node_args.extend(["--ratls".into(), expires.unix_timestamp().to_string()]),
-            Some(_) => node_args.extend(["--certificate".into(), chain_path.to_string_lossy().into_owned()]),
+            Some(_) => node_args.extend([
+                "--certificate".into(),
+                chain_path.to_string_lossy().into_owned(),
+            ]),
         }
         node_args.extend([
             "--host".into(),
@@ -239,14 +299,27 @@ impl Flow {
         }
         node_args.push(self.conf.parsed.app.to_string());
 
-        let manifest = mse_measure::Manifest::from_parts(&self.node_binary, &self.runtime_digest, &app_dir, &node_args)
-            .context("computing the expected measurement")?;
+        let manifest = mse_measure::Manifest::from_parts(
+            &self.node_binary,
+            &self.runtime_digest,
+            &app_dir,
+            &node_args,
+        )
+        .context("computing the expected measurement")?;
         let computed = manifest.measurement().to_vec();
         // Not secret (digests of ciphertext, arguments): kept to explain a mismatch.
-        crate::state::write_private(&self.dep.dir.join("manifest.txt"), &manifest.to_canonical_bytes())?;
+        crate::state::write_private(
+            &self.dep.dir.join("manifest.txt"),
+            &manifest.to_canonical_bytes(),
+        )?;
         let expected_measurement = expected_override.unwrap_or_else(|| computed.clone());
 
-        let domain = self.conf.ssl.as_ref().map(|s| s.domain_name.clone()).unwrap_or_else(|| "localhost".into());
+        let domain = self
+            .conf
+            .ssl
+            .as_ref()
+            .map(|s| s.domain_name.clone())
+            .unwrap_or_else(|| "localhost".into());
         let context = Context {
             version: "2.0".into(),
             workspace: self.dep.dir.clone(),
@@ -266,11 +339,20 @@ impl Flow {
                 config_domain_name: "localhost".into(),
                 enclave_size: self.conf.parsed.profile.memory_bytes / (1024 * 1024),
                 expires_at: rfc3339(expires),
-                ssl_certificate_origin: if self.conf.ssl.is_some() { "owner" } else { "self" }.into(),
-                nonces: nonces.iter().map(|(k, v)| (k.clone(), hex::encode(v))).collect(),
+                ssl_certificate_origin: if self.conf.ssl.is_some() {
+                    "owner"
+                } else {
+                    "self"
+                }
+                .into(),
+                nonces: nonces
+                    .iter()
+                    .map(|(k, v)| (k.clone(), hex::encode(v)))
+                    .collect(),
             },
             local: LocalInfo {
-                config_file: std::path::absolute(&self.conf.parsed.file).unwrap_or_else(|_| self.conf.parsed.file.clone()),
+                config_file: std::path::absolute(&self.conf.parsed.file)
+                    .unwrap_or_else(|_| self.conf.parsed.file.clone()),
                 node_binary: self.node_binary.clone(),
                 runtime_digest: hex::encode(self.runtime_digest.0),
                 runtime_dir: self.rt.dir.clone(),
@@ -320,12 +402,17 @@ impl Flow {
 
         // 4. Verify before anything is sent.
         let step = ui.step("Verifying the node's evidence");
-        let cert = RaTlsCertificate::from_der(&der).context("the node's certificate is not an RA-TLS certificate")?;
+        let cert = RaTlsCertificate::from_der(&der)
+            .context("the node's certificate is not an RA-TLS certificate")?;
         crate::state::write_private(&self.dep.ratls_path(), cert.to_pem().as_bytes())?;
         let policy = attest::policy(args.policy, &sim_dir)?;
         let collateral = Collateral::none();
-        let expected = Expected { measurement: Some(expected_measurement.clone()), ..Expected::default() };
-        let (report, verified) = attest::verify_certificate(&cert, &collateral, &policy, &expected, SystemTime::now());
+        let expected = Expected {
+            measurement: Some(expected_measurement.clone()),
+            ..Expected::default()
+        };
+        let (report, verified) =
+            attest::verify_certificate(&cert, &collateral, &policy, &expected, SystemTime::now());
         let Some(appraisal) = verified else {
             drop(step);
             state.phase = Phase::Rejected;
@@ -342,12 +429,22 @@ impl Flow {
             .enclave_key
             .context("the certificate's report data carries no enclave key")?;
         let client = NodeClient::new(&format!("https://127.0.0.1:{port}"), &der)?;
-        let (fresh_report, fresh_ok) =
-            attest::verify_fresh(&client, &cert, &enclave_key, &collateral, &policy, Some(expected_measurement)).await?;
+        let (fresh_report, fresh_ok) = attest::verify_fresh(
+            &client,
+            &cert,
+            &enclave_key,
+            &collateral,
+            &policy,
+            Some(expected_measurement),
+        )
+        .await?;
         if fresh_ok.is_none() {
             drop(step);
             state.phase = Phase::Rejected;
-            state.failure = fresh_report.failure.as_ref().map(|f| format!("fresh evidence: {}", f.reason));
+            state.failure = fresh_report
+                .failure
+                .as_ref()
+                .map(|f| format!("fresh evidence: {}", f.reason));
             self.dep.write_state(&state)?;
             ui.info(&fresh_report.to_human());
             return Err(NegativeVerdict(format!(
@@ -378,7 +475,10 @@ impl Flow {
             app_sealed_secrets: None,
             ssl_private_key: self.conf.ssl.as_ref().map(|s| s.private_key_pem.clone()),
         };
-        client.configure(&payload).await.context("sending the configuration")?;
+        client
+            .configure(&payload)
+            .await
+            .context("sending the configuration")?;
         drop(payload);
         if let Some(s) = self.supervised.as_mut() {
             s.release()?;
@@ -420,17 +520,25 @@ impl Flow {
             curl.push_str(&format!(" --resolve {domain}:{port}:127.0.0.1"));
         }
         curl.push_str(&format!(" {url}{}", self.conf.parsed.healthcheck));
-        Ok(Outcome { url, curl, simulated })
+        Ok(Outcome {
+            url,
+            curl,
+            simulated,
+        })
     }
 
     async fn wait_certificate(&mut self, port: u16, deadline: Instant) -> anyhow::Result<Vec<u8>> {
         loop {
             self.check_node_alive()?;
-            match mse_client::fetch_certificate_within("127.0.0.1", port, Duration::from_secs(2)).await {
+            match mse_client::fetch_certificate_within("127.0.0.1", port, Duration::from_secs(2))
+                .await
+            {
                 Ok(der) => return Ok(der),
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("the node did not answer on 127.0.0.1:{port} in time; see {}", self.dep.log_path().display())));
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "the node did not answer on 127.0.0.1:{port} in time; see {}",
+                        self.dep.log_path().display()
+                    )));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -457,7 +565,8 @@ impl Flow {
     fn check_node_alive(&mut self) -> anyhow::Result<()> {
         let exited = self.supervised.as_mut().is_some_and(Supervised::has_exited);
         if exited {
-            let why = std::fs::read_to_string(self.dep.dir.join(node::EXIT_FILE)).unwrap_or_default();
+            let why =
+                std::fs::read_to_string(self.dep.dir.join(node::EXIT_FILE)).unwrap_or_default();
             bail!(
                 "the node stopped: {}\n{}\n(full log: {})",
                 why.trim(),
@@ -470,7 +579,11 @@ impl Flow {
 
     fn finish(&mut self, o: &Outcome, elapsed: Duration) {
         let ui = self.ui;
-        ui.success(&format!("{} is up in {:.1}s", self.conf.parsed.name, elapsed.as_secs_f64()));
+        ui.success(&format!(
+            "{} is up in {:.1}s",
+            self.conf.parsed.name,
+            elapsed.as_secs_f64()
+        ));
         if o.simulated {
             ui.warn("SIMULATED node: fine for development, no TEE protects it");
         }
@@ -485,19 +598,25 @@ impl Flow {
     /// Any failure: before hand-over the node is stopped (the supervisor wipes its storage);
     /// a rejected deployment keeps its state and log for inspection, and loses its key.
     fn fail(&mut self, e: &anyhow::Error) {
-        let configured = self.dep.read_state().is_ok_and(|s| s.phase == Phase::Configured);
+        let configured = self
+            .dep
+            .read_state()
+            .is_ok_and(|s| s.phase == Phase::Configured);
         if configured {
             return; // running with its secrets: the user inspects and stops it
         }
         if let Some(s) = self.supervised.take() {
             s.abort(Duration::from_secs(40));
         }
-        let rejected = e.chain().any(|c| c.downcast_ref::<NegativeVerdict>().is_some());
+        let rejected = e
+            .chain()
+            .any(|c| c.downcast_ref::<NegativeVerdict>().is_some());
         if rejected {
             let _ = std::fs::remove_file(self.dep.context_path());
             let _ = std::fs::remove_dir_all(self.dep.app_dir());
             let _ = self.dep.remove_storage();
-            self.ui.info(&format!("The node's log: mse logs {}", self.dep.name));
+            self.ui
+                .info(&format!("The node's log: mse logs {}", self.dep.name));
         } else {
             let _ = self.dep.remove();
         }
@@ -505,7 +624,8 @@ impl Flow {
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// DER of the first certificate of a PEM chain.
@@ -523,7 +643,9 @@ fn first_certificate(chain_pem: &str) -> anyhow::Result<Vec<u8>> {
 fn ends_self_signed(chain_pem: &str) -> bool {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
-    let Some(Ok(last)) = CertificateDer::pem_slice_iter(chain_pem.as_bytes()).last() else { return false };
+    let Some(Ok(last)) = CertificateDer::pem_slice_iter(chain_pem.as_bytes()).last() else {
+        return false;
+    };
     x509_parser::parse_x509_certificate(&last).is_ok_and(|(_, c)| c.subject() == c.issuer())
 }
 
@@ -538,7 +660,11 @@ fn restrict_tree(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     for entry in walkdir::WalkDir::new(dir).follow_links(false) {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
-        let mode = if entry.file_type().is_dir() { 0o700 } else { 0o600 };
+        let mode = if entry.file_type().is_dir() {
+            0o700
+        } else {
+            0o600
+        };
         if !entry.file_type().is_symlink() {
             std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode))
                 .with_context(|| format!("restricting {}", entry.path().display()))?;

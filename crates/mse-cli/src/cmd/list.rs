@@ -26,7 +26,9 @@ pub struct Summary {
 /// The recorded state, checked against the processes.
 pub fn summarize(dep: &Deployment) -> Summary {
     let state = dep.read_state().ok();
-    let running = state.as_ref().is_some_and(|s| super::stop::is_our_supervisor(s.supervisor_pid, dep));
+    let running = state
+        .as_ref()
+        .is_some_and(|s| super::stop::is_our_supervisor(s.supervisor_pid, dep));
     let phase = match &state {
         None => "unknown".to_owned(),
         Some(s) => match (s.phase, running) {
@@ -35,7 +37,12 @@ pub fn summarize(dep: &Deployment) -> Summary {
             (p, _) => p.to_string(),
         },
     };
-    Summary { name: dep.name.clone(), phase, running, state }
+    Summary {
+        name: dep.name.clone(),
+        phase,
+        running,
+        state,
+    }
 }
 
 impl Args {
@@ -49,10 +56,20 @@ impl Args {
             ui::out("No deployments. Create one with `mse deploy`.")?;
             return Ok(ExitCode::SUCCESS);
         }
-        ui::out(&format!("{:<24} {:<10} {:<32} {}", "NAME", "PHASE", "URL", "EXPIRES"))?;
+        ui::out(&format!(
+            "{:<24} {:<10} {:<32} {}",
+            "NAME", "PHASE", "URL", "EXPIRES"
+        ))?;
         for s in &all {
-            let (url, expires) = s.state.as_ref().map(|st| (st.url.as_str(), st.expires_at.as_str())).unwrap_or(("-", "-"));
-            ui::out(&format!("{:<24} {:<10} {:<32} {}", s.name, s.phase, url, expires))?;
+            let (url, expires) = s
+                .state
+                .as_ref()
+                .map(|st| (st.url.as_str(), st.expires_at.as_str()))
+                .unwrap_or(("-", "-"));
+            ui::out(&format!(
+                "{:<24} {:<10} {:<32} {}",
+                s.name, s.phase, url, expires
+            ))?;
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -44,7 +44,10 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, ui: Ui) -> anyhow::Result<ExitCode> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
         rt.block_on(self.localtest(ui))
     }
 
@@ -68,30 +71,51 @@ impl Args {
         let cache = runtime::cache_dir()?;
 
         let step = ui.step("Preparing the Python runtime");
-        let app_spec = runtime::Spec { interpreter: &interpreter, base, requirements: requirements.as_deref(), extra: &[] };
+        let app_spec = runtime::Spec {
+            interpreter: &interpreter,
+            base,
+            requirements: requirements.as_deref(),
+            extra: &[],
+        };
         let app_rt = runtime::ensure(&app_spec, &cache, &|m| step.update(m))?;
-        step.done(&format!("{} base{}", app_rt.base, if app_rt.reused { ", cached" } else { "" }));
+        step.done(&format!(
+            "{} base{}",
+            app_rt.base,
+            if app_rt.reused { ", cached" } else { "" }
+        ));
 
         let tests_rt = if self.no_tests {
             None
         } else {
             let step = ui.step("Preparing the test runtime");
             let mut extra = conf.parsed.tests.requirements.clone();
-            if conf.parsed.tests.cmd == "pytest" && !extra.iter().any(|r| r.trim_start().starts_with("pytest")) {
+            if conf.parsed.tests.cmd == "pytest"
+                && !extra.iter().any(|r| r.trim_start().starts_with("pytest"))
+            {
                 extra.push("pytest".into());
             }
-            let spec = runtime::Spec { interpreter: &interpreter, base, requirements: requirements.as_deref(), extra: &extra };
+            let spec = runtime::Spec {
+                interpreter: &interpreter,
+                base,
+                requirements: requirements.as_deref(),
+                extra: &extra,
+            };
             let rt = runtime::ensure(&spec, &cache, &|m| step.update(m))?;
             step.done(if rt.reused { "cached" } else { "" });
             Some(rt)
         };
 
         // Plain copy of what would be shipped (same .mseignore), in a private temporary folder.
-        let work = tempfile::Builder::new().prefix("mse-localtest-").tempdir().context("creating a temporary folder")?;
+        let work = tempfile::Builder::new()
+            .prefix("mse-localtest-")
+            .tempdir()
+            .context("creating a temporary folder")?;
         crate::state::private_dir(work.path())?;
         let app_dir = work.path().join("app");
         copy_shipped(&conf.parsed.code_dir, &app_dir, &conf.ignore)?;
-        let storage = Storage { root: work.path().join("storage") };
+        let storage = Storage {
+            root: work.path().join("storage"),
+        };
         let port = match self.port {
             Some(p) => p,
             None => node::free_port()?,
@@ -137,9 +161,17 @@ impl Args {
                 if supervised.has_exited() {
                     bail!("the node stopped:\n{}", node::log_tail(&log, 20));
                 }
-                match mse_client::fetch_certificate_within("127.0.0.1", port, Duration::from_secs(2)).await {
+                match mse_client::fetch_certificate_within(
+                    "127.0.0.1",
+                    port,
+                    Duration::from_secs(2),
+                )
+                .await
+                {
                     Ok(der) => break der,
-                    Err(e) if Instant::now() >= deadline => return Err(anyhow::Error::new(e).context("the node did not start in time")),
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(anyhow::Error::new(e).context("the node did not start in time"));
+                    }
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             };
@@ -149,7 +181,10 @@ impl Args {
                 app_secrets: conf.secrets.as_ref().map(|s| s.value.clone()),
                 ..Default::default()
             };
-            client.configure(&payload).await.context("configuring the local node")?;
+            client
+                .configure(&payload)
+                .await
+                .context("configuring the local node")?;
             supervised.release()?;
             loop {
                 if let Ok(status) = http_status(port, &conf.parsed.healthcheck)
@@ -161,7 +196,12 @@ impl Args {
                     bail!("the app stopped:\n{}", node::log_tail(&log, 30));
                 }
                 if Instant::now() >= deadline {
-                    bail!("{} did not answer in {} s:\n{}", conf.parsed.healthcheck, self.timeout, node::log_tail(&log, 30));
+                    bail!(
+                        "{} did not answer in {} s:\n{}",
+                        conf.parsed.healthcheck,
+                        self.timeout,
+                        node::log_tail(&log, 30)
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -181,7 +221,10 @@ impl Args {
 
         let outcome = match &tests_rt {
             None => {
-                ui::out(&format!("The app runs at {url} (log: {}). Ctrl-C stops it.", log.display()))?;
+                ui::out(&format!(
+                    "The app runs at {url} (log: {}). Ctrl-C stops it.",
+                    log.display()
+                ))?;
                 let _ = tokio::signal::ctrl_c().await;
                 Ok(ExitCode::SUCCESS)
             }
@@ -193,14 +236,27 @@ impl Args {
 }
 
 /// `python -m <tests_cmd> <tests dir>` from the test runtime, in the tests' folder.
-fn run_tests(ui: Ui, rt: &runtime::Runtime, conf: &config::DeployConfig, url: &str, work: &Path) -> anyhow::Result<ExitCode> {
+fn run_tests(
+    ui: Ui,
+    rt: &runtime::Runtime,
+    conf: &config::DeployConfig,
+    url: &str,
+    work: &Path,
+) -> anyhow::Result<ExitCode> {
     let dir = &conf.parsed.tests.dir;
     if !dir.is_dir() {
-        bail!("no tests folder at {}: create it, or run `mse localtest --no-tests`", dir.display());
+        bail!(
+            "no tests folder at {}: create it, or run `mse localtest --no-tests`",
+            dir.display()
+        );
     }
     let mut parts = conf.parsed.tests.cmd.split_whitespace();
     let module = parts.next().context("tests_cmd is empty")?;
-    ui.info(&format!("Running `{}` in {}", conf.parsed.tests.cmd, dir.display()));
+    ui.info(&format!(
+        "Running `{}` in {}",
+        conf.parsed.tests.cmd,
+        dir.display()
+    ));
     let mut cmd = Command::new(&rt.python);
     cmd.arg("-m").arg(module).args(parts).current_dir(dir);
     cmd.env("TEST_REMOTE_URL", url);
@@ -213,7 +269,9 @@ fn run_tests(ui: Ui, rt: &runtime::Runtime, conf: &config::DeployConfig, url: &s
         cmd.env("TEST_SECRET_JSON", &s.path);
     }
     cmd.env("TMPDIR", work);
-    let status = cmd.status().with_context(|| format!("running {}", conf.parsed.tests.cmd))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", conf.parsed.tests.cmd))?;
     if status.success() {
         ui.success("tests passed");
         Ok(ExitCode::SUCCESS)
@@ -225,17 +283,27 @@ fn run_tests(ui: Ui, rt: &runtime::Runtime, conf: &config::DeployConfig, url: &s
 /// Copy the files `.mseignore` lets through (and no hidden ones), as deploy would ship them.
 fn copy_shipped(src: &Path, dst: &Path, ignore: &[String]) -> anyhow::Result<()> {
     let set = mse_crypto::ignore::IgnoreSet::new(ignore);
-    let walk = walkdir::WalkDir::new(src).follow_links(false).sort_by_file_name().into_iter().filter_entry(|e| {
-        e.depth() == 0 || !(e.file_name().to_string_lossy().starts_with('.') || set.is_ignored(e.file_name()))
-    });
+    let walk = walkdir::WalkDir::new(src)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_name().to_string_lossy().starts_with('.')
+                    || set.is_ignored(e.file_name()))
+        });
     for entry in walk {
         let entry = entry.with_context(|| format!("reading {}", src.display()))?;
-        let rel = entry.path().strip_prefix(src).context("walking the code folder")?;
+        let rel = entry
+            .path()
+            .strip_prefix(src)
+            .context("walking the code folder")?;
         let to = dst.join(rel);
         if entry.file_type().is_dir() {
             std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
         } else if entry.file_type().is_file() {
-            std::fs::copy(entry.path(), &to).with_context(|| format!("copying {}", entry.path().display()))?;
+            std::fs::copy(entry.path(), &to)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())

@@ -31,9 +31,11 @@ impl Args {
             bail!("no deployment named `{}` (see `mse list`)", self.name);
         }
         let path = dep.log_path();
-        let mut file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut file =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let mut text = String::new();
-        file.read_to_string(&mut text).with_context(|| format!("reading {}", path.display()))?;
+        file.read_to_string(&mut text)
+            .with_context(|| format!("reading {}", path.display()))?;
         let lines: Vec<&str> = text.lines().collect();
         let start = self.lines.map_or(0, |n| lines.len().saturating_sub(n));
         for line in &lines[start..] {
@@ -66,6 +68,10 @@ impl Args {
     }
 
     fn emit(&self, line: &str) -> anyhow::Result<()> {
-        if self.json { ui::out(&serde_json::to_string(line)?) } else { ui::out(line) }
+        if self.json {
+            ui::out(&serde_json::to_string(line)?)
+        } else {
+            ui::out(line)
+        }
     }
 }

@@ -23,24 +23,46 @@ const FILES: &[(&str, &str, bool)] = &[
     ("README.md", include_str!("scaffold/README.md"), false),
     (".gitignore", include_str!("scaffold/gitignore"), false),
     ("code/app.py", include_str!("scaffold/app.py"), false),
-    ("code/requirements.txt", include_str!("scaffold/requirements.txt"), false),
+    (
+        "code/requirements.txt",
+        include_str!("scaffold/requirements.txt"),
+        false,
+    ),
     ("code/.mseignore", include_str!("scaffold/mseignore"), false),
-    ("tests/conftest.py", include_str!("scaffold/conftest.py"), false),
-    ("tests/test_app.py", include_str!("scaffold/test_app.py"), false),
+    (
+        "tests/conftest.py",
+        include_str!("scaffold/conftest.py"),
+        false,
+    ),
+    (
+        "tests/test_app.py",
+        include_str!("scaffold/test_app.py"),
+        false,
+    ),
 ];
 
 impl Args {
     pub fn run(self, ui: Ui) -> anyhow::Result<ExitCode> {
         let name = self.name.trim();
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
             && name.len() <= 255;
         if !valid {
-            bail!("`{name}` is not a valid app name: use letters, digits, `_`, `.` and `-`, starting with a letter or digit");
+            bail!(
+                "`{name}` is not a valid app name: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
+            );
         }
         let root = self.dir.join(name);
         if root.exists() {
-            bail!("{} already exists: choose another name or remove it", root.display());
+            bail!(
+                "{} already exists: choose another name or remove it",
+                root.display()
+            );
         }
         write_project(&root, name)?;
         ui.success(&format!("created {}", root.display()));
@@ -56,7 +78,8 @@ fn write_project(root: &Path, name: &str) -> anyhow::Result<()> {
     for (rel, content, private) in FILES {
         let path = root.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         let text = content.replace("{name}", name);
         if *private {

@@ -35,8 +35,14 @@ impl Args {
             bail!("no deployment named `{}` (see `mse list`)", self.name);
         }
         let summary = super::list::summarize(&dep);
-        let health = if summary.running { probe(&dep)? } else { "-".to_owned() };
-        let exit = std::fs::read_to_string(dep.dir.join(crate::node::EXIT_FILE)).ok().map(|s| s.trim().to_owned());
+        let health = if summary.running {
+            probe(&dep)?
+        } else {
+            "-".to_owned()
+        };
+        let exit = std::fs::read_to_string(dep.dir.join(crate::node::EXIT_FILE))
+            .ok()
+            .map(|s| s.trim().to_owned());
         let cert = dep.cert_path();
         let status = Status {
             summary,
@@ -81,8 +87,14 @@ impl Args {
 fn probe(dep: &crate::state::Deployment) -> anyhow::Result<String> {
     let state = dep.read_state()?;
     // The pin: the app's certificate once configured (cert.pem), else the RA-TLS one.
-    let pem_path = if dep.cert_path().is_file() { dep.cert_path() } else { dep.ratls_path() };
-    let Ok(pem) = std::fs::read(&pem_path) else { return Ok("unknown (no certificate recorded)".into()) };
+    let pem_path = if dep.cert_path().is_file() {
+        dep.cert_path()
+    } else {
+        dep.ratls_path()
+    };
+    let Ok(pem) = std::fs::read(&pem_path) else {
+        return Ok("unknown (no certificate recorded)".into());
+    };
     let leaf = {
         use rustls_pki_types::CertificateDer;
         use rustls_pki_types::pem::PemObject as _;
@@ -91,9 +103,13 @@ fn probe(dep: &crate::state::Deployment) -> anyhow::Result<String> {
             _ => return Ok("unknown (unreadable certificate)".into()),
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     rt.block_on(async {
-        let client = mse_client::NodeClient::new(&format!("https://127.0.0.1:{}", state.port), &leaf)?;
+        let client =
+            mse_client::NodeClient::new(&format!("https://127.0.0.1:{}", state.port), &leaf)?;
         Ok(if client.is_waiting_for_secrets().await {
             "waiting for configuration".to_owned()
         } else if client.is_ready(&state.healthcheck_endpoint).await {

@@ -30,7 +30,11 @@ impl Args {
         }
         let step = ui.step(&format!("Stopping {}", self.name));
         stop(&dep, self.remove)?;
-        step.done(if self.remove { "removed" } else { "storage removed" });
+        step.done(if self.remove {
+            "removed"
+        } else {
+            "storage removed"
+        });
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -38,8 +42,14 @@ impl Args {
 /// Stop `dep`'s node if it runs, remove its storage and shipped code; with `remove`, its folder.
 pub fn stop(dep: &Deployment, remove: bool) -> anyhow::Result<()> {
     if let Ok(mut state) = dep.read_state() {
-        if is_our_supervisor(state.supervisor_pid, dep) && !node::stop_group(state.supervisor_pid, GRACE) {
-            bail!("the node of `{}` (process group {}) does not stop", dep.name, state.supervisor_pid);
+        if is_our_supervisor(state.supervisor_pid, dep)
+            && !node::stop_group(state.supervisor_pid, GRACE)
+        {
+            bail!(
+                "the node of `{}` (process group {}) does not stop",
+                dep.name,
+                state.supervisor_pid
+            );
         }
         if state.phase != Phase::Rejected {
             state.phase = Phase::Stopped;
@@ -64,7 +74,9 @@ pub fn is_our_supervisor(pid: i32, dep: &Deployment) -> bool {
     if pid <= 1 || !node::alive(pid) {
         return false;
     }
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let dir = dep.dir.as_os_str().as_encoded_bytes();
     args.contains(&b"__supervise".as_slice()) && args.contains(&dir)

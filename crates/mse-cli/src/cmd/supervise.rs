@@ -54,22 +54,30 @@ enum Event {
 
 impl Args {
     pub fn run(self, _ui: Ui) -> anyhow::Result<ExitCode> {
-        if self.exec { self.exec_node() } else { self.supervise() }
+        if self.exec {
+            self.exec_node()
+        } else {
+            self.supervise()
+        }
     }
 
     fn exec_node(self) -> anyhow::Result<ExitCode> {
-        nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL)).context("setting the parent-death signal")?;
+        nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL))
+            .context("setting the parent-death signal")?;
         // The supervisor may have died between fork and prctl: then nobody would kill us.
         if nix::unistd::getppid() == Pid::from_raw(1) {
             bail!("the supervisor is gone");
         }
         if let Some(n) = self.cpus {
             let mut set = nix::sched::CpuSet::new();
-            let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let available = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             for cpu in 0..n.min(available).max(1) {
                 set.set(cpu).context("building the CPU set")?;
             }
-            nix::sched::sched_setaffinity(Pid::from_raw(0), &set).context("limiting the node's CPUs")?;
+            nix::sched::sched_setaffinity(Pid::from_raw(0), &set)
+                .context("limiting the node's CPUs")?;
         }
         let (bin, args) = self.command.split_first().context("no node command")?;
         let err = Command::new(bin).args(args).exec();
@@ -82,7 +90,12 @@ impl Args {
         let _ = nix::unistd::setsid();
         let me = std::env::current_exe().context("locating the mse executable")?;
         let mut cmd = Command::new(me);
-        cmd.arg("__supervise").arg("--exec").arg("--state-dir").arg(&self.state_dir).arg("--storage").arg(&self.storage);
+        cmd.arg("__supervise")
+            .arg("--exec")
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--storage")
+            .arg(&self.storage);
         if let Some(n) = self.cpus {
             cmd.arg("--cpus").arg(n.to_string());
         }
@@ -111,7 +124,9 @@ impl Args {
             }
         });
 
-        let deadline = self.lifetime.map(|s| Instant::now() + Duration::from_secs(s));
+        let deadline = self
+            .lifetime
+            .map(|s| Instant::now() + Duration::from_secs(s));
         let mut handed_over = false;
         let reason = loop {
             if let Ok(Some(status)) = node.try_wait() {
@@ -125,7 +140,9 @@ impl Args {
             }
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(Event::Configured) => handed_over = true,
-                Ok(Event::Closed) if !handed_over => break "deploy ended before configuring the node",
+                Ok(Event::Closed) if !handed_over => {
+                    break "deploy ended before configuring the node";
+                }
                 Ok(Event::Closed) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // The reader is done (hand-over happened); keep polling at the same pace.
@@ -145,8 +162,13 @@ impl Args {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        let status = status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
-        record(&self.state_dir, &format!("node stopped ({reason}): {status}"));
+        let status = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        record(
+            &self.state_dir,
+            &format!("node stopped ({reason}): {status}"),
+        );
         wipe(&self.storage);
         Ok(ExitCode::SUCCESS)
     }

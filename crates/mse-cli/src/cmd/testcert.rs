@@ -34,17 +34,32 @@ pub struct TestCert {
 }
 
 /// Generate a certificate for `domain` valid from `not_before` to `not_after`.
-pub fn generate(domain: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> anyhow::Result<TestCert> {
+pub fn generate(
+    domain: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> anyhow::Result<TestCert> {
     let key = KeyPair::generate().context("generating a P-256 key")?;
-    let mut params = CertificateParams::new(vec![domain.to_owned()]).context("building the certificate")?;
+    let mut params =
+        CertificateParams::new(vec![domain.to_owned()]).context("building the certificate")?;
     params.distinguished_name.push(DnType::CommonName, domain);
-    params.distinguished_name.push(DnType::OrganizationName, "mse local test");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "mse local test");
     params.not_before = not_before;
     params.not_after = not_after;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
-    let cert = params.self_signed(&key).context("signing the certificate")?;
-    Ok(TestCert { cert_pem: cert.pem(), key_pem: zeroize::Zeroizing::new(key.serialize_pem()) })
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    let cert = params
+        .self_signed(&key)
+        .context("signing the certificate")?;
+    Ok(TestCert {
+        cert_pem: cert.pem(),
+        key_pem: zeroize::Zeroizing::new(key.serialize_pem()),
+    })
 }
 
 impl Args {
@@ -64,10 +79,16 @@ impl Args {
             }
         }
         let now = OffsetDateTime::now_utc();
-        let tc = generate(&domain, now - Duration::minutes(5), now + Duration::days(self.days))?;
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        let tc = generate(
+            &domain,
+            now - Duration::minutes(5),
+            now + Duration::days(self.days),
+        )?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         crate::state::write_private(&key_path, tc.key_pem.as_bytes())?;
-        std::fs::write(&cert_path, &tc.cert_pem).with_context(|| format!("writing {}", cert_path.display()))?;
+        std::fs::write(&cert_path, &tc.cert_pem)
+            .with_context(|| format!("writing {}", cert_path.display()))?;
         ui.success(&format!(
             "self-signed certificate for {domain} (valid {} days): {} and {}",
             self.days,

@@ -33,7 +33,10 @@ pub struct Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets").field("path", &self.path).field("value", &"[redacted]").finish()
+        f.debug_struct("Secrets")
+            .field("path", &self.path)
+            .field("value", &"[redacted]")
+            .finish()
     }
 }
 
@@ -60,7 +63,10 @@ impl std::fmt::Debug for Ssl {
 
 /// Run every check against the file system, at time `now`.
 pub fn check(parsed: ParsedConfig, now: OffsetDateTime) -> Result<DeployConfig, ConfigError> {
-    let c = Checker { file: &parsed.file, code_key: code_key(&parsed) };
+    let c = Checker {
+        file: &parsed.file,
+        code_key: code_key(&parsed),
+    };
     let ignore = c.code_folder(&parsed.code_dir)?;
     let module_file = c.module(&parsed, &ignore)?;
     let secrets = match &parsed.secrets {
@@ -74,19 +80,32 @@ pub fn check(parsed: ParsedConfig, now: OffsetDateTime) -> Result<DeployConfig, 
     if let Some(exp) = parsed.expiration {
         let key = "cloud.expiration_date";
         if exp <= now {
-            return Err(c.invalid(key, format!("{exp} is in the past"), "set a future date or remove the key"));
+            return Err(c.invalid(
+                key,
+                format!("{exp} is in the past"),
+                "set a future date or remove the key",
+            ));
         }
         if let Some(ssl) = &ssl
             && exp > ssl.not_after
         {
             return Err(c.invalid(
                 key,
-                format!("{exp} is after the certificate's expiry ({})", ssl.not_after),
+                format!(
+                    "{exp} is after the certificate's expiry ({})",
+                    ssl.not_after
+                ),
                 "set a date before the certificate expires, or renew the certificate",
             ));
         }
     }
-    Ok(DeployConfig { parsed, ignore, module_file, secrets, ssl })
+    Ok(DeployConfig {
+        parsed,
+        ignore,
+        module_file,
+        secrets,
+        ssl,
+    })
 }
 
 fn code_key(p: &ParsedConfig) -> &'static str {
@@ -121,29 +140,55 @@ impl Checker<'_> {
     }
 
     fn invalid(&self, key: &str, reason: String, fix: &str) -> ConfigError {
-        self.err(key, K::InvalidValue { reason, fix: fix.to_owned() })
+        self.err(
+            key,
+            K::InvalidValue {
+                reason,
+                fix: fix.to_owned(),
+            },
+        )
     }
 
     fn read(&self, key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-        std::fs::read(path).map_err(|e| self.err(key, K::FileUnreadable { path: path.to_path_buf(), reason: e.to_string() }))
+        std::fs::read(path).map_err(|e| {
+            self.err(
+                key,
+                K::FileUnreadable {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                },
+            )
+        })
     }
 
     /// The folder exists; returns its `.mseignore` patterns.
     fn code_folder(&self, dir: &Path) -> Result<Vec<String>, ConfigError> {
         let meta = std::fs::metadata(dir).map_err(|e| {
-            self.err(self.code_key, K::CodeFolder { path: dir.to_path_buf(), reason: e.to_string() })
+            self.err(
+                self.code_key,
+                K::CodeFolder {
+                    path: dir.to_path_buf(),
+                    reason: e.to_string(),
+                },
+            )
         })?;
         if !meta.is_dir() {
             return Err(self.err(
                 self.code_key,
-                K::CodeFolder { path: dir.to_path_buf(), reason: "is not a folder".into() },
+                K::CodeFolder {
+                    path: dir.to_path_buf(),
+                    reason: "is not a folder".into(),
+                },
             ));
         }
         // mse-crypto's reader: the patterns checked here are the ones encrypt_tree applies.
         mse_crypto::ignore::read_mseignore(dir).map_err(|e| {
             self.err(
                 self.code_key,
-                K::FileUnreadable { path: dir.join(mseignore::FILE_NAME), reason: e.to_string() },
+                K::FileUnreadable {
+                    path: dir.join(mseignore::FILE_NAME),
+                    reason: e.to_string(),
+                },
             )
         })
     }
@@ -169,45 +214,93 @@ impl Checker<'_> {
         if let Some(pattern) = mseignore::excluded_by(ignore, relfile) {
             return Err(self.err(
                 key,
-                K::ModuleIgnored { file: p.code_dir.join(relfile), pattern: pattern.to_owned() },
+                K::ModuleIgnored {
+                    file: p.code_dir.join(relfile),
+                    pattern: pattern.to_owned(),
+                },
             ));
         }
         Ok(p.code_dir.join(relfile))
     }
 
     /// A secret file inside the code folder must be excluded by `.mseignore`.
-    fn not_shipped(&self, key: &str, what: &'static str, code_dir: &Path, file: &Path, ignore: &[String]) -> Result<(), ConfigError> {
-        let (Ok(dir), Ok(f)) = (code_dir.canonicalize(), file.canonicalize()) else { return Ok(()) };
+    fn not_shipped(
+        &self,
+        key: &str,
+        what: &'static str,
+        code_dir: &Path,
+        file: &Path,
+        ignore: &[String],
+    ) -> Result<(), ConfigError> {
+        let (Ok(dir), Ok(f)) = (code_dir.canonicalize(), file.canonicalize()) else {
+            return Ok(());
+        };
         if let Ok(rel) = f.strip_prefix(&dir)
             && mseignore::excluded_by(ignore, rel).is_none()
         {
-            return Err(self.err(key, K::SecretInCode { what, file: file.to_path_buf() }));
+            return Err(self.err(
+                key,
+                K::SecretInCode {
+                    what,
+                    file: file.to_path_buf(),
+                },
+            ));
         }
         Ok(())
     }
 
-    fn secrets(&self, p: &ParsedConfig, path: &Path, ignore: &[String]) -> Result<Secrets, ConfigError> {
+    fn secrets(
+        &self,
+        p: &ParsedConfig,
+        path: &Path,
+        ignore: &[String],
+    ) -> Result<Secrets, ConfigError> {
         let key = secrets_key(p);
         let bytes = Zeroizing::new(self.read(key, path)?);
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            self.err(key, K::SecretsNotJson { path: path.to_path_buf(), reason: e.to_string() })
+            self.err(
+                key,
+                K::SecretsNotJson {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                },
+            )
         })?;
         self.not_shipped(key, "secrets file", &p.code_dir, path, ignore)?;
-        Ok(Secrets { path: path.to_path_buf(), value })
+        Ok(Secrets {
+            path: path.to_path_buf(),
+            value,
+        })
     }
 
-    fn ssl(&self, p: &ParsedConfig, paths: &SslPaths, ignore: &[String], now: OffsetDateTime) -> Result<Ssl, ConfigError> {
+    fn ssl(
+        &self,
+        p: &ParsedConfig,
+        paths: &SslPaths,
+        ignore: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Ssl, ConfigError> {
         let prefix = ssl_prefix(p);
         let cert_key = format!("{prefix}.certificate");
         let key_key = format!("{prefix}.private_key");
         let domain_key = format!("{prefix}.domain_name");
 
         let cert_bytes = self.read(&cert_key, &paths.certificate)?;
-        let cert_invalid = |reason: String| self.err(&cert_key, K::CertificateInvalid { path: paths.certificate.clone(), reason });
+        let cert_invalid = |reason: String| {
+            self.err(
+                &cert_key,
+                K::CertificateInvalid {
+                    path: paths.certificate.clone(),
+                    reason,
+                },
+            )
+        };
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_bytes)
             .collect::<Result<_, _>>()
             .map_err(|e| cert_invalid(format!("bad PEM: {e:?}")))?;
-        let leaf_der = chain.first().ok_or_else(|| cert_invalid("no CERTIFICATE block".into()))?;
+        let leaf_der = chain
+            .first()
+            .ok_or_else(|| cert_invalid("no CERTIFICATE block".into()))?;
         let (_, leaf) = x509_parser::parse_x509_certificate(leaf_der)
             .map_err(|e| cert_invalid(format!("bad X.509: {e}")))?;
 
@@ -215,7 +308,10 @@ impl Checker<'_> {
         if !covers(&names, &paths.domain_name) {
             return Err(self.err(
                 &domain_key,
-                K::DomainNotInCertificate { domain: paths.domain_name.clone(), names },
+                K::DomainNotInCertificate {
+                    domain: paths.domain_name.clone(),
+                    names,
+                },
             ));
         }
 
@@ -225,28 +321,57 @@ impl Checker<'_> {
         let not_before = OffsetDateTime::from_unix_timestamp(validity.not_before.timestamp())
             .map_err(|e| cert_invalid(format!("notBefore out of range: {e}")))?;
         if now > not_after {
-            return Err(self.err(&cert_key, K::CertificateExpired { not_after: not_after.to_string() }));
+            return Err(self.err(
+                &cert_key,
+                K::CertificateExpired {
+                    not_after: not_after.to_string(),
+                },
+            ));
         }
         if now < not_before {
-            return Err(self.err(&cert_key, K::CertificateNotYetValid { not_before: not_before.to_string() }));
+            return Err(self.err(
+                &cert_key,
+                K::CertificateNotYetValid {
+                    not_before: not_before.to_string(),
+                },
+            ));
         }
 
         let key_bytes = Zeroizing::new(self.read(&key_key, &paths.private_key)?);
-        let key_invalid = |reason: String| self.err(&key_key, K::PrivateKeyInvalid { path: paths.private_key.clone(), reason });
-        let key_der = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| key_invalid(format!("bad PEM: {e:?}")))?;
+        let key_invalid = |reason: String| {
+            self.err(
+                &key_key,
+                K::PrivateKeyInvalid {
+                    path: paths.private_key.clone(),
+                    reason,
+                },
+            )
+        };
+        let key_der = PrivateKeyDer::from_pem_slice(&key_bytes)
+            .map_err(|e| key_invalid(format!("bad PEM: {e:?}")))?;
         // The same loader the node's TLS stack uses: a key it accepts here, it accepts there.
-        let signing_key: Arc<dyn rustls::sign::SigningKey> = rustls::crypto::ring::sign::any_supported_type(&key_der)
-            .map_err(|e| key_invalid(format!("unsupported key: {e}")))?;
+        let signing_key: Arc<dyn rustls::sign::SigningKey> =
+            rustls::crypto::ring::sign::any_supported_type(&key_der)
+                .map_err(|e| key_invalid(format!("unsupported key: {e}")))?;
         let spki = signing_key
             .public_key()
             .ok_or_else(|| key_invalid("cannot derive the public key of this key type".into()))?;
         if spki.as_ref() != leaf.public_key().raw {
             return Err(self.err(
                 &key_key,
-                K::KeyMismatch { key: paths.private_key.clone(), certificate: paths.certificate.clone() },
+                K::KeyMismatch {
+                    key: paths.private_key.clone(),
+                    certificate: paths.certificate.clone(),
+                },
             ));
         }
-        self.not_shipped(&key_key, "private key", &p.code_dir, &paths.private_key, ignore)?;
+        self.not_shipped(
+            &key_key,
+            "private key",
+            &p.code_dir,
+            &paths.private_key,
+            ignore,
+        )?;
 
         let private_key_pem = Zeroizing::new(String::from_utf8_lossy(&key_bytes).into_owned());
         Ok(Ssl {
@@ -262,7 +387,9 @@ impl Checker<'_> {
 /// DNS names of the subjectAltName extension, lower-cased.
 fn dns_names(cert: &x509_parser::certificate::X509Certificate<'_>) -> Result<Vec<String>, String> {
     use x509_parser::extensions::GeneralName;
-    let san = cert.subject_alternative_name().map_err(|e| format!("bad subjectAltName: {e}"))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| format!("bad subjectAltName: {e}"))?;
     Ok(san
         .map(|ext| {
             ext.value
@@ -281,8 +408,12 @@ fn dns_names(cert: &x509_parser::certificate::X509Certificate<'_>) -> Result<Vec
 /// first label.
 pub(crate) fn covers(names: &[String], domain: &str) -> bool {
     let domain = domain.to_ascii_lowercase();
-    let wildcard = domain.split_once('.').map(|(_, parent)| format!("*.{parent}"));
-    names.iter().any(|n| *n == domain || Some(n) == wildcard.as_ref())
+    let wildcard = domain
+        .split_once('.')
+        .map(|(_, parent)| format!("*.{parent}"));
+    names
+        .iter()
+        .any(|n| *n == domain || Some(n) == wildcard.as_ref())
 }
 
 #[cfg(test)]

@@ -29,11 +29,18 @@ pub enum ConfigErrorKind {
     /// A required key is absent.
     MissingKey { example: &'static str },
     /// A key has the wrong TOML type.
-    WrongType { expected: &'static str, found: &'static str, example: &'static str },
+    WrongType {
+        expected: &'static str,
+        found: &'static str,
+        example: &'static str,
+    },
     /// A value is well typed but not acceptable.
     InvalidValue { reason: String, fix: String },
     /// `resource` names no known profile.
-    UnknownResource { name: String, known: Vec<&'static str> },
+    UnknownResource {
+        name: String,
+        known: Vec<&'static str>,
+    },
     /// The code folder is missing or not a folder.
     CodeFolder { path: PathBuf, reason: String },
     /// The module of `python_application` has no file in the code folder.
@@ -62,7 +69,11 @@ pub enum ConfigErrorKind {
 
 impl ConfigError {
     pub(crate) fn new(file: &Path, key: Option<&str>, kind: ConfigErrorKind) -> Self {
-        Self { file: file.to_path_buf(), key: key.map(str::to_owned), kind }
+        Self {
+            file: file.to_path_buf(),
+            key: key.map(str::to_owned),
+            kind,
+        }
     }
 
     /// One sentence saying what is wrong.
@@ -71,18 +82,32 @@ impl ConfigError {
         match &self.kind {
             K::Unreadable { reason } => format!("cannot read the configuration file: {reason}"),
             K::Syntax { message } => format!("not valid TOML: {}", message.trim_end()),
-            K::UnknownLayout => "no `[code]` table (seed layout) and no `python_application` key (mse-cli layout)".into(),
-            K::MixedLayouts => "both a `[code]` table and a `[cloud]` table: pick one layout".into(),
+            K::UnknownLayout => {
+                "no `[code]` table (seed layout) and no `python_application` key (mse-cli layout)"
+                    .into()
+            }
+            K::MixedLayouts => {
+                "both a `[code]` table and a `[cloud]` table: pick one layout".into()
+            }
             K::MissingKey { .. } => "this key is required and missing".into(),
-            K::WrongType { expected, found, .. } => format!("must be {expected}, found {found}"),
+            K::WrongType {
+                expected, found, ..
+            } => format!("must be {expected}, found {found}"),
             K::InvalidValue { reason, .. } => reason.clone(),
             K::UnknownResource { name, known } => {
-                format!("unknown resource profile `{name}` (known: {})", known.join(", "))
+                format!(
+                    "unknown resource profile `{name}` (known: {})",
+                    known.join(", ")
+                )
             }
             K::CodeFolder { path, reason } => format!("code folder {}: {reason}", path.display()),
             K::ModuleNotFound { module, tried } => format!(
                 "module `{module}` not found in the code folder (looked for {})",
-                tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" and ")
+                tried
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
             K::ModuleIgnored { file, pattern } => format!(
                 "{} is excluded by the pattern `{pattern}` of .mseignore, so the app would not start",
@@ -92,17 +117,29 @@ impl ConfigError {
                 "the {what} {} is inside the code folder and would be shipped with the code",
                 file.display()
             ),
-            K::FileUnreadable { path, reason } => format!("cannot read {}: {reason}", path.display()),
-            K::SecretsNotJson { path, reason } => format!("{} is not valid JSON: {reason}", path.display()),
+            K::FileUnreadable { path, reason } => {
+                format!("cannot read {}: {reason}", path.display())
+            }
+            K::SecretsNotJson { path, reason } => {
+                format!("{} is not valid JSON: {reason}", path.display())
+            }
             K::CertificateInvalid { path, reason } => {
                 format!("{} holds no usable certificate: {reason}", path.display())
             }
             K::DomainNotInCertificate { domain, names } => format!(
                 "the certificate does not cover `{domain}` (its DNS names: {})",
-                if names.is_empty() { "none".into() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
             ),
-            K::CertificateExpired { not_after } => format!("the certificate expired on {not_after}"),
-            K::CertificateNotYetValid { not_before } => format!("the certificate is not valid before {not_before}"),
+            K::CertificateExpired { not_after } => {
+                format!("the certificate expired on {not_after}")
+            }
+            K::CertificateNotYetValid { not_before } => {
+                format!("the certificate is not valid before {not_before}")
+            }
             K::PrivateKeyInvalid { path, reason } => {
                 format!("{} holds no usable private key: {reason}", path.display())
             }

@@ -28,7 +28,8 @@ pub fn load(file: &Path, now: time::OffsetDateTime) -> Result<DeployConfig, Conf
 /// Relative paths in the file resolve against its folder, made absolute here so they stay
 /// right whatever folder later steps run in (tests run in the tests folder).
 pub fn parse_file(file: &Path) -> Result<ParsedConfig, ConfigError> {
-    let unreadable = |reason: String| ConfigError::new(file, None, ConfigErrorKind::Unreadable { reason });
+    let unreadable =
+        |reason: String| ConfigError::new(file, None, ConfigErrorKind::Unreadable { reason });
     let file = std::path::absolute(file).map_err(|e| unreadable(e.to_string()))?;
     let text = std::fs::read_to_string(&file).map_err(|e| unreadable(e.to_string()))?;
     parse(&text, &file)

@@ -78,10 +78,20 @@ const DEFAULT_RESOURCE: &str = "free";
 /// Parse the text of a configuration file. `file` names it in errors and anchors relative paths.
 pub fn parse(text: &str, file: &Path) -> Result<ParsedConfig, ConfigError> {
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let root: Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::new(file, None, K::Syntax { message: e.to_string() }))?;
-    let mut r = Reader { file, base: &base, used: Vec::new() };
+    let root: Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigError::new(
+            file,
+            None,
+            K::Syntax {
+                message: e.to_string(),
+            },
+        )
+    })?;
+    let mut r = Reader {
+        file,
+        base: &base,
+        used: Vec::new(),
+    };
     let has_code = root.contains_key("code");
     let has_cloud = root.contains_key("cloud");
     let config = if has_code && has_cloud {
@@ -95,12 +105,17 @@ pub fn parse(text: &str, file: &Path) -> Result<ParsedConfig, ConfigError> {
     };
     let mut unknown = Vec::new();
     collect_unknown(&root, "", &r.used, &mut unknown);
-    Ok(ParsedConfig { unknown_keys: unknown, ..config })
+    Ok(ParsedConfig {
+        unknown_keys: unknown,
+        ..config
+    })
 }
 
 fn seed_layout(r: &mut Reader<'_>, root: &Table) -> Result<ParsedConfig, ConfigError> {
     let name = r.name(root, "name")?;
-    let project = r.opt_str(root, "project", "\"default\"")?.unwrap_or_else(|| DEFAULT_PROJECT.into());
+    let project = r
+        .opt_str(root, "project", "\"default\"")?
+        .unwrap_or_else(|| DEFAULT_PROJECT.into());
     let profile = r.profile(root, "resource")?;
     let code = r.table(root, "code", "[code]")?;
     let code_dir = r.path(code, "code.location", "\"./code\"")?;
@@ -159,7 +174,9 @@ fn mse_cli_layout(r: &mut Reader<'_>, root: &Table) -> Result<ParsedConfig, Conf
         tests.dir = dir;
     }
     let docker = r.docker(cloud, "cloud.docker")?;
-    let project = r.opt_str(cloud, "cloud.project", "\"default\"")?.unwrap_or_else(|| DEFAULT_PROJECT.into());
+    let project = r
+        .opt_str(cloud, "cloud.project", "\"default\"")?
+        .unwrap_or_else(|| DEFAULT_PROJECT.into());
     let profile = r.profile(cloud, "cloud.hardware")?;
     let secrets = r.opt_path(cloud, "cloud.secrets", "\"secrets.json\"")?;
     let expiration = r.datetime(cloud, "cloud.expiration_date")?;
@@ -214,7 +231,13 @@ impl Reader<'_> {
     }
 
     fn invalid(&self, key: &str, reason: impl Into<String>, fix: impl Into<String>) -> ConfigError {
-        self.err(key, K::InvalidValue { reason: reason.into(), fix: fix.into() })
+        self.err(
+            key,
+            K::InvalidValue {
+                reason: reason.into(),
+                fix: fix.into(),
+            },
+        )
     }
 
     fn get<'t>(&mut self, t: &'t Table, key: &str) -> Option<&'t Value> {
@@ -225,22 +248,39 @@ impl Reader<'_> {
         v
     }
 
-    fn opt_str(&mut self, t: &Table, key: &str, example: &'static str) -> Result<Option<String>, ConfigError> {
+    fn opt_str(
+        &mut self,
+        t: &Table,
+        key: &str,
+        example: &'static str,
+    ) -> Result<Option<String>, ConfigError> {
         match self.get(t, key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(key, K::WrongType { expected: "a string", found: type_name(v), example })),
+            Some(v) => Err(self.err(
+                key,
+                K::WrongType {
+                    expected: "a string",
+                    found: type_name(v),
+                    example,
+                },
+            )),
         }
     }
 
     fn str(&mut self, t: &Table, key: &str, example: &'static str) -> Result<String, ConfigError> {
-        self.opt_str(t, key, example)?.ok_or_else(|| self.err(key, K::MissingKey { example }))
+        self.opt_str(t, key, example)?
+            .ok_or_else(|| self.err(key, K::MissingKey { example }))
     }
 
     /// A string of 1..=255 characters after trimming (the original's constraint).
     fn bounded(&self, key: &str, value: &str, example: &str) -> Result<(), ConfigError> {
         if value.trim().is_empty() {
-            return Err(self.invalid(key, "must not be empty", format!("write `{} = {example}`", leaf(key))));
+            return Err(self.invalid(
+                key,
+                "must not be empty",
+                format!("write `{} = {example}`", leaf(key)),
+            ));
         }
         if value.chars().count() > 255 {
             return Err(self.invalid(key, "is longer than 255 characters", "shorten it"));
@@ -254,13 +294,23 @@ impl Reader<'_> {
             Some(Value::Table(inner)) => Ok(Some(inner)),
             Some(v) => Err(self.err(
                 key,
-                K::WrongType { expected: "a table", found: type_name(v), example: "a [section] header" },
+                K::WrongType {
+                    expected: "a table",
+                    found: type_name(v),
+                    example: "a [section] header",
+                },
             )),
         }
     }
 
-    fn table<'t>(&mut self, t: &'t Table, key: &str, example: &'static str) -> Result<&'t Table, ConfigError> {
-        self.opt_table(t, key)?.ok_or_else(|| self.err(key, K::MissingKey { example }))
+    fn table<'t>(
+        &mut self,
+        t: &'t Table,
+        key: &str,
+        example: &'static str,
+    ) -> Result<&'t Table, ConfigError> {
+        self.opt_table(t, key)?
+            .ok_or_else(|| self.err(key, K::MissingKey { example }))
     }
 
     fn name(&mut self, t: &Table, key: &str) -> Result<String, ConfigError> {
@@ -280,14 +330,31 @@ impl Reader<'_> {
         Ok(name)
     }
 
-    fn path(&mut self, t: &Table, key: &str, example: &'static str) -> Result<PathBuf, ConfigError> {
-        self.opt_path(t, key, example)?.ok_or_else(|| self.err(key, K::MissingKey { example }))
+    fn path(
+        &mut self,
+        t: &Table,
+        key: &str,
+        example: &'static str,
+    ) -> Result<PathBuf, ConfigError> {
+        self.opt_path(t, key, example)?
+            .ok_or_else(|| self.err(key, K::MissingKey { example }))
     }
 
-    fn opt_path(&mut self, t: &Table, key: &str, example: &'static str) -> Result<Option<PathBuf>, ConfigError> {
-        let Some(s) = self.opt_str(t, key, example)? else { return Ok(None) };
+    fn opt_path(
+        &mut self,
+        t: &Table,
+        key: &str,
+        example: &'static str,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(s) = self.opt_str(t, key, example)? else {
+            return Ok(None);
+        };
         if s.trim().is_empty() || s.contains('\0') {
-            return Err(self.invalid(key, "is not a usable path", format!("write `{} = {example}`", leaf(key))));
+            return Err(self.invalid(
+                key,
+                "is not a usable path",
+                format!("write `{} = {example}`", leaf(key)),
+            ));
         }
         Ok(Some(self.base.join(s)))
     }
@@ -295,7 +362,8 @@ impl Reader<'_> {
     fn python_app(&mut self, t: &Table, key: &str) -> Result<PythonApp, ConfigError> {
         let s = self.str(t, key, "\"app:app\"")?;
         self.bounded(key, &s, "\"app:app\"")?;
-        let fix = "write it as `module:variable`, e.g. \"app:app\" for the variable `app` of app.py";
+        let fix =
+            "write it as `module:variable`, e.g. \"app:app\" for the variable `app` of app.py";
         let parts: Vec<&str> = s.split(':').collect();
         let [module, variable] = parts.as_slice() else {
             return Err(self.invalid(key, format!("`{s}` is not `module:variable`"), fix));
@@ -304,9 +372,16 @@ impl Reader<'_> {
             return Err(self.invalid(key, format!("`{module}` is not a Python module name"), fix));
         }
         if !is_identifier(variable) {
-            return Err(self.invalid(key, format!("`{variable}` is not a Python variable name"), fix));
+            return Err(self.invalid(
+                key,
+                format!("`{variable}` is not a Python variable name"),
+                fix,
+            ));
         }
-        Ok(PythonApp { module: (*module).to_owned(), variable: (*variable).to_owned() })
+        Ok(PythonApp {
+            module: (*module).to_owned(),
+            variable: (*variable).to_owned(),
+        })
     }
 
     fn healthcheck(&mut self, t: &Table, key: &str) -> Result<String, ConfigError> {
@@ -320,7 +395,11 @@ impl Reader<'_> {
             ));
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(self.invalid(key, format!("`{s}` contains spaces or control characters"), "percent-encode them"));
+            return Err(self.invalid(
+                key,
+                format!("`{s}` contains spaces or control characters"),
+                "percent-encode them",
+            ));
         }
         Ok(s)
     }
@@ -331,20 +410,36 @@ impl Reader<'_> {
         if let Some(s) = &v
             && s.trim().is_empty()
         {
-            return Err(self.invalid(key, "must not be empty", format!("remove it or write `docker = {example}`")));
+            return Err(self.invalid(
+                key,
+                "must not be empty",
+                format!("remove it or write `docker = {example}`"),
+            ));
         }
         Ok(v)
     }
 
     fn profile(&mut self, t: &Table, key: &str) -> Result<Profile, ConfigError> {
-        let name = self.opt_str(t, key, "\"free\"")?.unwrap_or_else(|| DEFAULT_RESOURCE.into());
-        profile::lookup(name.trim())
-            .ok_or_else(|| self.err(key, K::UnknownResource { name, known: profile::NAMES.to_vec() }))
+        let name = self
+            .opt_str(t, key, "\"free\"")?
+            .unwrap_or_else(|| DEFAULT_RESOURCE.into());
+        profile::lookup(name.trim()).ok_or_else(|| {
+            self.err(
+                key,
+                K::UnknownResource {
+                    name,
+                    known: profile::NAMES.to_vec(),
+                },
+            )
+        })
     }
 
     fn ssl(&mut self, t: &Table, prefix: &str) -> Result<SslPaths, ConfigError> {
         let dkey = format!("{prefix}.domain_name");
-        let domain_name = self.str(t, &dkey, "\"example.com\"")?.trim().to_ascii_lowercase();
+        let domain_name = self
+            .str(t, &dkey, "\"example.com\"")?
+            .trim()
+            .to_ascii_lowercase();
         self.bounded(&dkey, &domain_name, "\"example.com\"")?;
         if !is_dns_name(&domain_name) {
             return Err(self.invalid(
@@ -353,14 +448,21 @@ impl Reader<'_> {
                 "write a DNS name such as \"app.example.com\" (no scheme, port or path)",
             ));
         }
-        let certificate = self.path(t, &format!("{prefix}.certificate"), "\"./cert.secret.pem\"")?;
+        let certificate =
+            self.path(t, &format!("{prefix}.certificate"), "\"./cert.secret.pem\"")?;
         let private_key = self.path(t, &format!("{prefix}.private_key"), "\"./key.secret.pem\"")?;
-        Ok(SslPaths { domain_name, certificate, private_key })
+        Ok(SslPaths {
+            domain_name,
+            certificate,
+            private_key,
+        })
     }
 
     /// `tests_cmd`, `tests_requirements` (top level) and the default tests folder.
     fn tests(&mut self, root: &Table) -> Result<TestsConfig, ConfigError> {
-        let cmd = self.opt_str(root, "tests_cmd", "\"pytest\"")?.unwrap_or_else(|| DEFAULT_TESTS_CMD.into());
+        let cmd = self
+            .opt_str(root, "tests_cmd", "\"pytest\"")?
+            .unwrap_or_else(|| DEFAULT_TESTS_CMD.into());
         let requirements = match self.get(root, "tests_requirements") {
             None => Vec::new(),
             Some(Value::Array(items)) => {
@@ -393,21 +495,40 @@ impl Reader<'_> {
                 ));
             }
         };
-        Ok(TestsConfig { dir: self.base.join(TESTS_DIR), cmd, requirements })
+        Ok(TestsConfig {
+            dir: self.base.join(TESTS_DIR),
+            cmd,
+            requirements,
+        })
     }
 
-    fn datetime(&mut self, t: &Table, key: &str) -> Result<Option<time::OffsetDateTime>, ConfigError> {
+    fn datetime(
+        &mut self,
+        t: &Table,
+        key: &str,
+    ) -> Result<Option<time::OffsetDateTime>, ConfigError> {
         let example = "2030-01-31T12:00:00Z";
         let text = match self.get(t, key) {
             None => return Ok(None),
             Some(Value::Datetime(d)) => d.to_string(),
             Some(Value::String(s)) => s.trim().replace(' ', "T"),
             Some(v) => {
-                return Err(self.err(key, K::WrongType { expected: "a date-time", found: type_name(v), example }));
+                return Err(self.err(
+                    key,
+                    K::WrongType {
+                        expected: "a date-time",
+                        found: type_name(v),
+                        example,
+                    },
+                ));
             }
         };
         parse_datetime(&text).map(Some).ok_or_else(|| {
-            self.invalid(key, format!("`{text}` is not a date-time"), format!("write `expiration_date = {example}`"))
+            self.invalid(
+                key,
+                format!("`{text}` is not a date-time"),
+                format!("write `expiration_date = {example}`"),
+            )
         })
     }
 }
@@ -424,7 +545,8 @@ fn parse_datetime(text: &str) -> Option<time::OffsetDateTime> {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
 }
 
 /// LDH labels separated by dots; a leading `*.` wildcard is accepted only in certificates.
@@ -436,14 +558,20 @@ pub(crate) fn is_dns_name(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
 /// Keys present in the file that no rule read: `prefix` is the dotted path of `t`.
 fn collect_unknown(t: &Table, prefix: &str, used: &[String], out: &mut Vec<String>) {
     for (k, v) in t {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if !used.contains(&path) {
             out.push(path);
         } else if let Value::Table(inner) = v {
@@ -527,7 +655,14 @@ certificate = "c.pem"
 
     #[test]
     fn hostile_inputs_give_errors_not_panics() {
-        for text in ["", "[code]", "code = 1", "[code]\nlocation=[]", "name=\"\u{0}\"\n[code]", "\u{feff}"] {
+        for text in [
+            "",
+            "[code]",
+            "code = 1",
+            "[code]\nlocation=[]",
+            "name=\"\u{0}\"\n[code]",
+            "\u{feff}",
+        ] {
             let _ = parse(text, Path::new(""));
         }
     }

@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A scratch world for one test: its own MSE_CONF_PATH, a shared runtime cache and simulation
@@ -19,7 +22,12 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
-        World { dir: tempfile::Builder::new().prefix("mse-cli-test-").tempdir().unwrap() }
+        World {
+            dir: tempfile::Builder::new()
+                .prefix("mse-cli-test-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     pub fn conf(&self) -> PathBuf {
@@ -62,7 +70,13 @@ impl World {
     pub fn helloworld(&self) -> PathBuf {
         let dst = self.path("helloworld");
         copy_dir(&workspace().join("examples/helloworld"), &dst);
-        let out = self.run(&["testcert", "example.com", "--dir", dst.to_str().unwrap(), "--force"]);
+        let out = self.run(&[
+            "testcert",
+            "example.com",
+            "--dir",
+            dst.to_str().unwrap(),
+            "--force",
+        ]);
         assert!(out.status.success());
         dst
     }
@@ -119,6 +133,14 @@ pub fn require(what: &str, available: bool) -> bool {
 
 /// The prerequisites of tests that deploy: the node binary and curl.
 pub fn can_deploy() -> bool {
-    require("the mse-node binary (cargo build -p mse-node)", node_binary().is_some())
-        && require("curl", Command::new("curl").arg("--version").output().is_ok_and(|o| o.status.success()))
+    require(
+        "the mse-node binary (cargo build -p mse-node)",
+        node_binary().is_some(),
+    ) && require(
+        "curl",
+        Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+    )
 }

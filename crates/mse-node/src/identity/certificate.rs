@@ -31,29 +31,47 @@ pub struct EvidenceExt<'a> {
 }
 
 /// Builds and signs the certificate; returns its DER.
-pub fn build(key: &TlsKey, spec: &CertSpec, evidence: &EvidenceExt<'_>, now: SystemTime) -> Result<Vec<u8>> {
+pub fn build(
+    key: &TlsKey,
+    spec: &CertSpec,
+    evidence: &EvidenceExt<'_>,
+    now: SystemTime,
+) -> Result<Vec<u8>> {
     let mut params = CertificateParams::default();
     params.distinguished_name = spec.subject.to_distinguished_name()?;
     params.subject_alt_names = vec![match &spec.san {
         San::Ip(ip) => SanType::IpAddress(*ip),
-        San::Dns(name) => SanType::DnsName(name.as_str().try_into().context("--san is not a valid DNS name")?),
+        San::Dns(name) => SanType::DnsName(
+            name.as_str()
+                .try_into()
+                .context("--san is not a valid DNS name")?,
+        ),
     }];
     params.not_before = (now - CLOCK_SKEW).into();
     params.not_after = spec.not_after.into();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.serial_number = Some(random_serial());
-    let mut ext = CustomExtension::from_oid_content(&oid_arcs(evidence.oid)?, evidence.bytes.to_vec());
+    let mut ext =
+        CustomExtension::from_oid_content(&oid_arcs(evidence.oid)?, evidence.bytes.to_vec());
     ext.set_criticality(false);
     params.custom_extensions = vec![ext];
-    let cert = params.self_signed(&key.pair).context("cannot sign the RA-TLS certificate")?;
+    let cert = params
+        .self_signed(&key.pair)
+        .context("cannot sign the RA-TLS certificate")?;
     Ok(cert.der().to_vec())
 }
 
 /// Parses our own certificate back with the verifier's parser and checks that it carries the
 /// TLS key and the report data we meant. Fail closed: a certificate that a client would read
 /// differently must never be served.
-pub fn self_check(der: &[u8], tls_public: &[u8; 65], report_data: &[u8; 64], evidence: &[u8]) -> Result<RaTlsCertificate> {
-    let cert = RaTlsCertificate::from_der(der).context("self-check: our RA-TLS certificate does not parse")?;
+pub fn self_check(
+    der: &[u8],
+    tls_public: &[u8; 65],
+    report_data: &[u8; 64],
+    evidence: &[u8],
+) -> Result<RaTlsCertificate> {
+    let cert = RaTlsCertificate::from_der(der)
+        .context("self-check: our RA-TLS certificate does not parse")?;
     if cert.tls_public_key() != tls_public {
         bail!("self-check: the certificate's public key is not the RA-TLS key");
     }
@@ -63,7 +81,9 @@ pub fn self_check(der: &[u8], tls_public: &[u8; 65], report_data: &[u8; 64], evi
     let found = super::evidence::report_data(&cert.evidence().bytes, cert.evidence().kind)
         .context("self-check: the certificate's evidence does not parse")?;
     if &found != report_data {
-        bail!("self-check: the evidence's report data does not bind the TLS key and the enclave key");
+        bail!(
+            "self-check: the evidence's report data does not bind the TLS key and the enclave key"
+        );
     }
     if !cert.is_ca() || !cert.is_self_signed() {
         bail!("self-check: the certificate is not a self-signed CA certificate");
@@ -82,7 +102,10 @@ fn random_serial() -> SerialNumber {
 
 /// Dotted OID → arcs. Never panics.
 fn oid_arcs(dotted: &str) -> Result<Vec<u64>> {
-    let arcs = dotted.split('.').map(str::parse::<u64>).collect::<Result<Vec<_>, _>>();
+    let arcs = dotted
+        .split('.')
+        .map(str::parse::<u64>)
+        .collect::<Result<Vec<_>, _>>();
     match arcs {
         Ok(a) if a.len() >= 2 => Ok(a),
         _ => bail!("evidence OID `{dotted}` is not a dotted OID"),
@@ -112,24 +135,52 @@ mod tests {
             not_after: now + Duration::from_secs(3600),
         };
         let quote = vec![0xAB; 4734];
-        let der = build(&k, &spec, &EvidenceExt { oid: "1.2.840.113741.1337.6", bytes: &quote }, now).unwrap();
+        let der = build(
+            &k,
+            &spec,
+            &EvidenceExt {
+                oid: "1.2.840.113741.1337.6",
+                bytes: &quote,
+            },
+            now,
+        )
+        .unwrap();
         let (rest, cert) = X509Certificate::from_der(&der).unwrap();
         assert!(rest.is_empty());
         assert_eq!(cert.subject(), cert.issuer());
-        assert_eq!(cert.subject().to_string(), "C=FR, O=MyApp Company, CN=localhost");
+        assert_eq!(
+            cert.subject().to_string(),
+            "C=FR, O=MyApp Company, CN=localhost"
+        );
         let bc = cert.basic_constraints().unwrap().unwrap();
         assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint.is_none());
-        let ext = cert.extensions().iter().find(|e| e.oid.to_id_string() == "1.2.840.113741.1337.6").unwrap();
+        let ext = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "1.2.840.113741.1337.6")
+            .unwrap();
         assert!(!ext.critical);
         assert_eq!(ext.value, quote.as_slice());
         let san = cert.subject_alternative_name().unwrap().unwrap();
-        assert_eq!(san.value.general_names, vec![GeneralName::IPAddress(&[127, 0, 0, 1])]);
-        assert_eq!(cert.public_key().subject_public_key.data.as_ref(), k.public.as_slice());
+        assert_eq!(
+            san.value.general_names,
+            vec![GeneralName::IPAddress(&[127, 0, 0, 1])]
+        );
+        assert_eq!(
+            cert.public_key().subject_public_key.data.as_ref(),
+            k.public.as_slice()
+        );
         assert!(cert.verify_signature(None).is_ok());
         let serial = cert.raw_serial();
         assert!(serial.len() == 20 && serial[0] & 0x80 == 0);
         let not_after = cert.validity().not_after.timestamp();
-        let want = i64::try_from((now + Duration::from_secs(3600)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()).unwrap();
+        let want = i64::try_from(
+            (now + Duration::from_secs(3600))
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap();
         assert_eq!(not_after, want);
     }
 
@@ -142,15 +193,30 @@ mod tests {
             san: San::Dns("app.example.com".into()),
             not_after: now + Duration::from_secs(60),
         };
-        let der = build(&k, &spec, &EvidenceExt { oid: "1.2.840.113741.1337.8", bytes: b"q" }, now).unwrap();
+        let der = build(
+            &k,
+            &spec,
+            &EvidenceExt {
+                oid: "1.2.840.113741.1337.8",
+                bytes: b"q",
+            },
+            now,
+        )
+        .unwrap();
         let (_, cert) = X509Certificate::from_der(&der).unwrap();
         let san = cert.subject_alternative_name().unwrap().unwrap();
-        assert_eq!(san.value.general_names, vec![GeneralName::DNSName("app.example.com")]);
+        assert_eq!(
+            san.value.general_names,
+            vec![GeneralName::DNSName("app.example.com")]
+        );
     }
 
     #[test]
     fn oids() {
-        assert_eq!(oid_arcs("1.2.840.113741.1337.6").unwrap(), vec![1, 2, 840, 113741, 1337, 6]);
+        assert_eq!(
+            oid_arcs("1.2.840.113741.1337.6").unwrap(),
+            vec![1, 2, 840, 113741, 1337, 6]
+        );
         for bad in ["", "1", "1..2", "a.b", "1.2.-3"] {
             assert!(oid_arcs(bad).is_err(), "{bad}");
         }

@@ -17,6 +17,9 @@ pub fn measurement(bytes: &[u8], kind: TeeKind) -> Result<Vec<u8>> {
     Ok(match kind {
         TeeKind::Sgx | TeeKind::Sim => mse_attest::sgx::Quote::parse(bytes)?.mr_enclave().to_vec(),
         TeeKind::Tdx => mse_attest::tdx::Quote::parse(bytes)?.measurement(),
-        TeeKind::SevSnp => mse_attest::snp::Evidence::parse(bytes)?.report.measurement.to_vec(),
+        TeeKind::SevSnp => mse_attest::snp::Evidence::parse(bytes)?
+            .report
+            .measurement
+            .to_vec(),
     })
 }

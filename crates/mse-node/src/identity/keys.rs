@@ -28,14 +28,22 @@ pub fn load_or_create_enclave_key(paths: &Paths) -> Result<EnclaveSecretKey> {
         tracing::info!(public_key = %hex::encode(sk.public_key().0), "created the enclave key");
         return Ok(sk);
     }
-    let sk_bytes = Zeroizing::new(fs::read(&sk_path).with_context(|| format!("cannot read {}", sk_path.display()))?);
-    let sk: [u8; 32] = sk_bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("{} is not a 32-byte X25519 key; remove KEY_PATH to start afresh", sk_path.display()))?;
+    let sk_bytes = Zeroizing::new(
+        fs::read(&sk_path).with_context(|| format!("cannot read {}", sk_path.display()))?,
+    );
+    let sk: [u8; 32] = sk_bytes.as_slice().try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not a 32-byte X25519 key; remove KEY_PATH to start afresh",
+            sk_path.display()
+        )
+    })?;
     let sk = EnclaveSecretKey::from_bytes(sk);
     let pk = fs::read(&pk_path).with_context(|| {
-        format!("{} exists but {} cannot be read; remove KEY_PATH to start afresh", sk_path.display(), pk_path.display())
+        format!(
+            "{} exists but {} cannot be read; remove KEY_PATH to start afresh",
+            sk_path.display(),
+            pk_path.display()
+        )
     })?;
     if pk.as_slice() != sk.public_key().0.as_slice() {
         bail!(
@@ -59,10 +67,9 @@ impl TlsKey {
         if pair.algorithm() != &PKCS_ECDSA_P256_SHA256 {
             bail!("the RA-TLS key must be ECDSA P-256");
         }
-        let public: [u8; 65] = pair
-            .public_key_raw()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("the RA-TLS public key is not an uncompressed P-256 point"))?;
+        let public: [u8; 65] = pair.public_key_raw().try_into().map_err(|_| {
+            anyhow::anyhow!("the RA-TLS public key is not an uncompressed P-256 point")
+        })?;
         Ok(TlsKey { pair, public })
     }
 
@@ -76,12 +83,22 @@ impl TlsKey {
 pub fn load_or_create_tls_key(paths: &Paths) -> Result<(TlsKey, bool)> {
     let path = paths.ratls_key();
     if path.exists() {
-        let pem = Zeroizing::new(fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?);
-        let pair = KeyPair::from_pem(&pem)
-            .with_context(|| format!("{} is not a PKCS#8 key; remove it to get a new one", path.display()))?;
-        return Ok((TlsKey::from_pair(pair).with_context(|| path.display().to_string())?, false));
+        let pem = Zeroizing::new(
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        let pair = KeyPair::from_pem(&pem).with_context(|| {
+            format!(
+                "{} is not a PKCS#8 key; remove it to get a new one",
+                path.display()
+            )
+        })?;
+        return Ok((
+            TlsKey::from_pair(pair).with_context(|| path.display().to_string())?,
+            false,
+        ));
     }
-    let pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("cannot generate the RA-TLS key")?;
+    let pair =
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("cannot generate the RA-TLS key")?;
     let pem = Zeroizing::new(pair.serialize_pem());
     write_private(&path, pem.as_bytes())?;
     Ok((TlsKey::from_pair(pair)?, true))
@@ -90,10 +107,18 @@ pub fn load_or_create_tls_key(paths: &Paths) -> Result<(TlsKey, bool)> {
 /// Writes a file readable by the owner only, atomically (temporary name, then rename).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -127,7 +152,10 @@ mod tests {
         let p = paths(t.path());
         fs::create_dir_all(&p.key).unwrap();
         let first = load_or_create_enclave_key(&p).unwrap();
-        assert_eq!(fs::metadata(p.enclave_key()).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(p.enclave_key()).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read(p.enclave_pub()).unwrap(), first.public_key().0);
         let again = load_or_create_enclave_key(&p).unwrap();
         assert_eq!(again.public_key(), first.public_key());
@@ -151,6 +179,10 @@ mod tests {
         let (again, fresh) = load_or_create_tls_key(&p).unwrap();
         assert!(!fresh);
         assert_eq!(again.public, first.public);
-        assert!(fs::read_to_string(p.ratls_key()).unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(
+            fs::read_to_string(p.ratls_key())
+                .unwrap()
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+        );
     }
 }

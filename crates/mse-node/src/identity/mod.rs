@@ -34,22 +34,41 @@ pub struct Identity {
 
 impl Identity {
     /// Loads or creates the keys, takes a quote over them and builds (or reuses) the certificate.
-    pub fn establish(paths: &Paths, spec: &CertSpec, tee: Arc<dyn TeeBackend>, now: SystemTime) -> Result<Self> {
+    pub fn establish(
+        paths: &Paths,
+        spec: &CertSpec,
+        tee: Arc<dyn TeeBackend>,
+        now: SystemTime,
+    ) -> Result<Self> {
         let enclave_key = keys::load_or_create_enclave_key(paths)?;
         let enclave_public = enclave_key.public_key();
         let (tls_key, fresh_key) = keys::load_or_create_tls_key(paths)?;
         let report_data = mse_attest::report_data::ratls(&tls_key.public, &enclave_public.0);
-        let evidence = tee.evidence(&report_data).context("the TEE could not produce a quote")?;
+        let evidence = tee
+            .evidence(&report_data)
+            .context("the TEE could not produce a quote")?;
         tracing::info!(tee = %evidence.kind, bytes = evidence.bytes.len(), "quote produced over the TLS and enclave keys");
 
-        let reused = if fresh_key { None } else { reusable_certificate(paths, spec, &tls_key, &report_data, &evidence, now) };
+        let reused = if fresh_key {
+            None
+        } else {
+            reusable_certificate(paths, spec, &tls_key, &report_data, &evidence, now)
+        };
         let certificate = match reused {
             Some(der) => {
                 tracing::info!("reusing the RA-TLS certificate of the previous start");
                 der
             }
             None => {
-                let der = certificate::build(&tls_key, spec, &EvidenceExt { oid: evidence.oid, bytes: &evidence.bytes }, now)?;
+                let der = certificate::build(
+                    &tls_key,
+                    spec,
+                    &EvidenceExt {
+                        oid: evidence.oid,
+                        bytes: &evidence.bytes,
+                    },
+                    now,
+                )?;
                 certificate::self_check(&der, &tls_key.public, &report_data, &evidence.bytes)?;
                 keys::write_private(&paths.ratls_cert(), to_pem(&der).as_bytes())?;
                 der
@@ -57,7 +76,13 @@ impl Identity {
         };
         let fingerprint = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&certificate));
         tracing::info!(sha256 = %fingerprint, path = %paths.ratls_cert().display(), "RA-TLS certificate ready");
-        Ok(Identity { enclave_key, enclave_public, tls_key, certificate, tee })
+        Ok(Identity {
+            enclave_key,
+            enclave_public,
+            tls_key,
+            certificate,
+            tee,
+        })
     }
 
     /// The certificate and key for rustls.
@@ -83,9 +108,12 @@ fn reusable_certificate(
         tracing::info!(reason, "not reusing the previous RA-TLS certificate");
         None
     };
-    let Ok(cert) = RaTlsCertificate::from_pem(&pem) else { return why_not("it does not parse") };
+    let Ok(cert) = RaTlsCertificate::from_pem(&pem) else {
+        return why_not("it does not parse");
+    };
     let old = cert.evidence();
-    let same_kind = old.kind == fresh.kind || (old.kind == mse_attest::TeeKind::Sgx && fresh.kind == mse_attest::TeeKind::Sim);
+    let same_kind = old.kind == fresh.kind
+        || (old.kind == mse_attest::TeeKind::Sgx && fresh.kind == mse_attest::TeeKind::Sim);
     if cert.tls_public_key() != &tls_key.public || !same_kind {
         return why_not("another key or TEE");
     }
@@ -93,7 +121,10 @@ fn reusable_certificate(
         Ok(rd) if &rd == report_data => {}
         _ => return why_not("its report data does not bind the current keys"),
     }
-    match (evidence::measurement(&old.bytes, fresh.kind), evidence::measurement(&fresh.bytes, fresh.kind)) {
+    match (
+        evidence::measurement(&old.bytes, fresh.kind),
+        evidence::measurement(&fresh.bytes, fresh.kind),
+    ) {
         (Ok(a), Ok(b)) if a == b => {}
         _ => return why_not("the measurement changed"),
     }
@@ -112,7 +143,9 @@ fn reusable_certificate(
 }
 
 fn secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn to_pem(der: &[u8]) -> String {
@@ -134,16 +167,27 @@ pub fn open_tee(launch: &Launch, runtime_roots: &[PathBuf]) -> Result<Arc<dyn Te
         TeeArg::Auto | TeeArg::Sim => sim_measurement(launch, runtime_roots)?,
         TeeArg::Gramine | TeeArg::Tsm => [0; 32],
     };
-    let sim = mse_tee::SimConfig { root_dir: mse_tee::sim_root_dir(), measurement, debug: launch.debug };
-    let tee = mse_tee::open(launch.tee.into(), sim).context("cannot open the TEE backend (--tee)")?;
+    let sim = mse_tee::SimConfig {
+        root_dir: mse_tee::sim_root_dir(),
+        measurement,
+        debug: launch.debug,
+    };
+    let tee =
+        mse_tee::open(launch.tee.into(), sim).context("cannot open the TEE backend (--tee)")?;
     Ok(Arc::from(tee))
 }
 
 fn sim_measurement(launch: &Launch, runtime_roots: &[PathBuf]) -> Result<[u8; 32]> {
     let roots: Vec<&Path> = runtime_roots.iter().map(PathBuf::as_path).collect();
-    let runtime = mse_measure::runtime_digest(&roots).context("cannot digest the Python runtime")?;
-    let manifest = mse_measure::Manifest::from_parts(Path::new("/proc/self/exe"), &runtime, &launch.app_dir, &launch.args)
-        .context("cannot compute the measurement")?;
+    let runtime =
+        mse_measure::runtime_digest(&roots).context("cannot digest the Python runtime")?;
+    let manifest = mse_measure::Manifest::from_parts(
+        Path::new("/proc/self/exe"),
+        &runtime,
+        &launch.app_dir,
+        &launch.args,
+    )
+    .context("cannot compute the measurement")?;
     let m = manifest.measurement();
     tracing::info!(measurement = %hex::encode(m), "simulated measurement computed");
     Ok(m)

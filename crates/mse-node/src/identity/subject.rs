@@ -11,8 +11,14 @@ use rcgen::{DistinguishedName, DnType, DnValue};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SubjectError {
     #[error("unexpected `{found}` at byte {at}; expected {expected}")]
-    Syntax { at: usize, found: String, expected: &'static str },
-    #[error("unknown attribute type `{0}`; use CN, L, ST, O, OU, C, STREET, DC, UID or a dotted OID")]
+    Syntax {
+        at: usize,
+        found: String,
+        expected: &'static str,
+    },
+    #[error(
+        "unknown attribute type `{0}`; use CN, L, ST, O, OU, C, STREET, DC, UID or a dotted OID"
+    )]
     UnknownAttribute(String),
     #[error("multi-valued RDNs (`+`) are not supported; separate the attributes with `,`")]
     MultiValued,
@@ -63,8 +69,17 @@ const DC: &[u64] = &[0, 9, 2342, 19200300, 100, 1, 25];
 const EMAIL: &[u64] = &[1, 2, 840, 113549, 1, 9, 1];
 const JURISDICTION_C: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 60, 2, 1, 3];
 
-const NAMES: &[(&str, &[u64])] =
-    &[("CN", CN), ("L", L), ("ST", ST), ("O", O), ("OU", OU), ("C", C), ("STREET", STREET), ("DC", DC), ("UID", UID)];
+const NAMES: &[(&str, &[u64])] = &[
+    ("CN", CN),
+    ("L", L),
+    ("ST", ST),
+    ("O", O),
+    ("OU", OU),
+    ("C", C),
+    ("STREET", STREET),
+    ("DC", DC),
+    ("UID", UID),
+];
 
 fn default_kind(oid: &[u64]) -> StringKind {
     match oid {
@@ -77,7 +92,11 @@ fn default_kind(oid: &[u64]) -> StringKind {
 impl Subject {
     /// `CN=localhost`: the original defaulted to Cosmian's own organisation, which would be false here.
     pub fn default_subject() -> Self {
-        Subject(vec![Attribute { oid: CN.to_vec(), value: "localhost".into(), kind: StringKind::Utf8 }])
+        Subject(vec![Attribute {
+            oid: CN.to_vec(),
+            value: "localhost".into(),
+            kind: StringKind::Utf8,
+        }])
     }
 
     pub fn to_distinguished_name(&self) -> Result<DistinguishedName, SubjectError> {
@@ -86,10 +105,16 @@ impl Subject {
             let value = match a.kind {
                 StringKind::Utf8 => DnValue::Utf8String(a.value.clone()),
                 StringKind::Printable => DnValue::PrintableString(
-                    a.value.as_str().try_into().map_err(|_| SubjectError::Charset(a.value.clone(), "PrintableString"))?,
+                    a.value
+                        .as_str()
+                        .try_into()
+                        .map_err(|_| SubjectError::Charset(a.value.clone(), "PrintableString"))?,
                 ),
                 StringKind::Ia5 => DnValue::Ia5String(
-                    a.value.as_str().try_into().map_err(|_| SubjectError::Charset(a.value.clone(), "IA5String"))?,
+                    a.value
+                        .as_str()
+                        .try_into()
+                        .map_err(|_| SubjectError::Charset(a.value.clone(), "IA5String"))?,
                 ),
             };
             dn.push(DnType::from_oid(&a.oid), value);
@@ -149,8 +174,14 @@ impl Parser<'_> {
     }
 
     fn unexpected(&self, expected: &'static str) -> SubjectError {
-        let found = self.peek().map_or_else(|| "end of string".to_owned(), String::from);
-        SubjectError::Syntax { at: self.i, found, expected }
+        let found = self
+            .peek()
+            .map_or_else(|| "end of string".to_owned(), String::from);
+        SubjectError::Syntax {
+            at: self.i,
+            found,
+            expected,
+        }
     }
 
     fn attribute(&mut self) -> Result<Attribute, SubjectError> {
@@ -159,27 +190,43 @@ impl Parser<'_> {
             return Err(self.unexpected("`=`"));
         }
         self.i += 1;
-        let value = if self.peek() == Some('#') { self.hex_value()? } else { self.string_value()? };
-        Ok(Attribute { kind: default_kind(&oid), oid, value })
+        let value = if self.peek() == Some('#') {
+            self.hex_value()?
+        } else {
+            self.string_value()?
+        };
+        Ok(Attribute {
+            kind: default_kind(&oid),
+            oid,
+            value,
+        })
     }
 
     /// `descr` (letters, digits, `-`; starts with a letter) or a dotted OID with two arcs or more.
     fn attribute_type(&mut self) -> Result<Vec<u64>, SubjectError> {
         let rest = self.rest();
-        let len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.').count();
+        let len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+            .count();
         let word = rest.get(..len).unwrap_or("");
         if word.starts_with(|c: char| c.is_ascii_digit()) {
             let arcs: Vec<&str> = word.split('.').collect();
             let well_formed = arcs.len() >= 2
                 && arcs.iter().all(|a| {
-                    !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) && (a.len() == 1 || !a.starts_with('0'))
+                    !a.is_empty()
+                        && a.bytes().all(|b| b.is_ascii_digit())
+                        && (a.len() == 1 || !a.starts_with('0'))
                 });
             if !well_formed {
                 return Err(self.unexpected("an attribute type"));
             }
             let oid = arcs
                 .iter()
-                .map(|a| a.parse::<u64>().map_err(|_| SubjectError::Oid(word.to_owned())))
+                .map(|a| {
+                    a.parse::<u64>()
+                        .map_err(|_| SubjectError::Oid(word.to_owned()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             // X.660: the first arc is 0, 1 or 2, and under 0 or 1 the second is below 40.
             let valid = match oid.as_slice() {
@@ -196,7 +243,13 @@ impl Parser<'_> {
         let descr_len = rest
             .bytes()
             .enumerate()
-            .take_while(|(i, b)| if *i == 0 { b.is_ascii_alphabetic() } else { b.is_ascii_alphanumeric() || *b == b'-' })
+            .take_while(|(i, b)| {
+                if *i == 0 {
+                    b.is_ascii_alphabetic()
+                } else {
+                    b.is_ascii_alphanumeric() || *b == b'-'
+                }
+            })
             .count();
         if descr_len == 0 {
             return Err(self.unexpected("an attribute type"));
@@ -219,7 +272,8 @@ impl Parser<'_> {
         if len == 0 || len % 2 != 0 {
             return Err(self.unexpected("hex pairs after `#`"));
         }
-        let bytes = hex::decode(rest.get(..len).unwrap_or("")).map_err(|_| SubjectError::HexValue)?;
+        let bytes =
+            hex::decode(rest.get(..len).unwrap_or("")).map_err(|_| SubjectError::HexValue)?;
         self.i += len;
         String::from_utf8(bytes).map_err(|_| SubjectError::HexValue)
     }
@@ -243,23 +297,34 @@ impl Parser<'_> {
                             self.i += 1;
                         }
                         Some(h) if h.is_ascii_hexdigit() => {
-                            let pair = rest.get(..2).filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()));
-                            let pair = pair.ok_or_else(|| self.unexpected("two hex digits after `\\`"))?;
-                            let byte = u8::from_str_radix(pair, 16).map_err(|_| self.unexpected("two hex digits"))?;
+                            let pair = rest
+                                .get(..2)
+                                .filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()));
+                            let pair =
+                                pair.ok_or_else(|| self.unexpected("two hex digits after `\\`"))?;
+                            let byte = u8::from_str_radix(pair, 16)
+                                .map_err(|_| self.unexpected("two hex digits"))?;
                             if !byte.is_ascii() {
                                 return Err(SubjectError::NonAsciiEscape(pair.to_owned()));
                             }
                             out.push(char::from(byte));
                             self.i += 2;
                         }
-                        _ => return Err(self.unexpected("an escapable character or two hex digits after `\\`")),
+                        _ => {
+                            return Err(self
+                                .unexpected("an escapable character or two hex digits after `\\`"));
+                        }
                     }
                     last_was_escape = true;
                     continue;
                 }
-                '\0' | '"' | ';' | '<' | '>' => return Err(self.unexpected("a value character (escape it with `\\`)")),
+                '\0' | '"' | ';' | '<' | '>' => {
+                    return Err(self.unexpected("a value character (escape it with `\\`)"));
+                }
                 ' ' | '#' if self.i == start => {
-                    return Err(self.unexpected("a value that does not start with a space or `#` (escape it)"));
+                    return Err(self.unexpected(
+                        "a value that does not start with a space or `#` (escape it)",
+                    ));
                 }
                 _ => {}
             }
@@ -283,14 +348,23 @@ mod tests {
     use super::*;
 
     fn names(s: &Subject) -> Vec<(String, String)> {
-        s.0.iter().map(|a| (display_oid(&a.oid), a.value.clone())).collect()
+        s.0.iter()
+            .map(|a| (display_oid(&a.oid), a.value.clone()))
+            .collect()
     }
 
     #[test]
     fn reversed_into_der_order_with_types() {
-        let s = parse_rfc4514("CN=cosmian.io,O=Cosmian Tech,C=FR,L=Paris,ST=Ile-de-France").unwrap();
+        let s =
+            parse_rfc4514("CN=cosmian.io,O=Cosmian Tech,C=FR,L=Paris,ST=Ile-de-France").unwrap();
         let got = names(&s);
-        let want = [("ST", "Ile-de-France"), ("L", "Paris"), ("C", "FR"), ("O", "Cosmian Tech"), ("CN", "cosmian.io")];
+        let want = [
+            ("ST", "Ile-de-France"),
+            ("L", "Paris"),
+            ("C", "FR"),
+            ("O", "Cosmian Tech"),
+            ("CN", "cosmian.io"),
+        ];
         assert_eq!(got, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
         assert_eq!(s.0[2].kind, StringKind::Printable);
         assert_eq!(s.0[4].kind, StringKind::Utf8);
@@ -315,9 +389,31 @@ mod tests {
     #[test]
     fn refusals() {
         for bad in [
-            "", "CN", "cn=x", "CN=a,", ",CN=a", "CN=a, O=b", "CN= a", "CN=a ", "CN=#zz", "CN=#6", "CN=a\"b",
-            "CN=a;b", "CN=a\\", "CN=a\\q", "CN=\\C3\\A9", "C=FRA", "C=F\u{e9}", "CN=a+O=b", "CN=a,CN=b", "X=1",
-            "1=x", "1.02=x", "3.1=x", "1.40=x", "1.99999999999999999999999=x",
+            "",
+            "CN",
+            "cn=x",
+            "CN=a,",
+            ",CN=a",
+            "CN=a, O=b",
+            "CN= a",
+            "CN=a ",
+            "CN=#zz",
+            "CN=#6",
+            "CN=a\"b",
+            "CN=a;b",
+            "CN=a\\",
+            "CN=a\\q",
+            "CN=\\C3\\A9",
+            "C=FRA",
+            "C=F\u{e9}",
+            "CN=a+O=b",
+            "CN=a,CN=b",
+            "X=1",
+            "1=x",
+            "1.02=x",
+            "3.1=x",
+            "1.40=x",
+            "1.99999999999999999999999=x",
         ] {
             assert!(parse_rfc4514(bad).is_err(), "accepted {bad:?}");
         }
@@ -327,7 +423,17 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        let samples = ["\\", "#", "=", "CN=\\", "CN=\\4", "CN=\u{10FFFF}\\", "C=\u{e9}", "1.2=\\ff", "CN=a\0"];
+        let samples = [
+            "\\",
+            "#",
+            "=",
+            "CN=\\",
+            "CN=\\4",
+            "CN=\u{10FFFF}\\",
+            "C=\u{e9}",
+            "1.2=\\ff",
+            "CN=a\0",
+        ];
         for s in samples {
             let _ = parse_rfc4514(s);
         }

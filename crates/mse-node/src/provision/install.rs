@@ -55,7 +55,11 @@ pub fn encrypted_file_count(app_dir: &Path) -> io::Result<usize> {
             let ty = entry.file_type()?;
             if ty.is_dir() {
                 stack.push(entry.path());
-            } else if entry.file_name().to_string_lossy().ends_with(mse_crypto::code::SUFFIX) {
+            } else if entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with(mse_crypto::code::SUFFIX)
+            {
                 count += 1;
             }
         }
@@ -90,7 +94,11 @@ impl StagedCode {
         if staging.exists() {
             remove_any(&staging).map_err(|e| io_error("removing a stale", &staging, &e))?;
         }
-        Ok(StagedCode { module: module.to_path_buf(), staging, committed: false })
+        Ok(StagedCode {
+            module: module.to_path_buf(),
+            staging,
+            committed: false,
+        })
     }
 
     /// Decrypts every `*.enc` file of `app_dir` (only those, as the original).
@@ -104,9 +112,10 @@ impl StagedCode {
             Err(e @ (mse_crypto::Error::Decrypt { .. } | mse_crypto::Error::Truncated { .. })) => {
                 Err(InstallError::Decrypt(e))
             }
-            Err(e @ (mse_crypto::Error::UnsafePath { .. } | mse_crypto::Error::UnsupportedFileType(_))) => {
-                Err(InstallError::Unsupported(e.to_string()))
-            }
+            Err(
+                e @ (mse_crypto::Error::UnsafePath { .. }
+                | mse_crypto::Error::UnsupportedFileType(_)),
+            ) => Err(InstallError::Unsupported(e.to_string())),
             Err(e) => Err(InstallError::Io(e.to_string())),
         }
     }
@@ -114,7 +123,10 @@ impl StagedCode {
     /// Copies clear code (the original's package without `--encrypt`): every regular file.
     pub fn copy(app_dir: &Path, module: &Path) -> Result<Self, InstallError> {
         let staged = Self::new(module)?;
-        fs::DirBuilder::new().mode(0o700).create(&staged.staging).map_err(|e| io_error("creating", &staged.staging, &e))?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&staged.staging)
+            .map_err(|e| io_error("creating", &staged.staging, &e))?;
         copy_tree(app_dir, &staged.staging)?;
         Ok(staged)
     }
@@ -122,11 +134,13 @@ impl StagedCode {
     /// Makes the staged code the app's code.
     pub fn commit(mut self) -> Result<(), InstallError> {
         let result = (|| -> Result<(), InstallError> {
-            let entries = fs::read_dir(&self.staging).map_err(|e| io_error("reading", &self.staging, &e))?;
+            let entries =
+                fs::read_dir(&self.staging).map_err(|e| io_error("reading", &self.staging, &e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| io_error("reading", &self.staging, &e))?;
                 let target = self.module.join(entry.file_name());
-                fs::rename(entry.path(), &target).map_err(|e| io_error("moving code into", &target, &e))?;
+                fs::rename(entry.path(), &target)
+                    .map_err(|e| io_error("moving code into", &target, &e))?;
             }
             fs::remove_dir(&self.staging).map_err(|e| io_error("removing", &self.staging, &e))
         })();
@@ -157,10 +171,15 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<(), InstallError> {
     for entry in fs::read_dir(src).map_err(|e| io_error("reading", src, &e))? {
         let entry = entry.map_err(|e| io_error("reading", src, &e))?;
         let path = entry.path();
-        let ty = entry.file_type().map_err(|e| io_error("reading", &path, &e))?;
+        let ty = entry
+            .file_type()
+            .map_err(|e| io_error("reading", &path, &e))?;
         let target = dst.join(entry.file_name());
         if ty.is_dir() {
-            fs::DirBuilder::new().mode(0o700).create(&target).map_err(|e| io_error("creating", &target, &e))?;
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&target)
+                .map_err(|e| io_error("creating", &target, &e))?;
             copy_tree(&path, &target)?;
         } else if ty.is_file() {
             // Content only, no metadata (the original avoided copystat, which Gramine lacks).
@@ -204,7 +223,12 @@ mod tests {
         let mut stack = vec![root.to_path_buf()];
         while let Some(d) = stack.pop() {
             for e in fs::read_dir(&d).unwrap().flatten() {
-                let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let rel = e
+                    .path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 if e.file_type().unwrap().is_dir() {
                     stack.push(e.path());
                     out.push(format!("{rel}/"));
@@ -230,13 +254,29 @@ mod tests {
     fn encrypted_code_is_decrypted_then_committed() {
         let (_t, app, module) = setup();
         let key = CodeKey::from_bytes([7; 32]);
-        fs::write(app.join("app.py.enc"), mse_crypto::code::encrypt(&key, &[1; 24], b"print('hi')")).unwrap();
-        fs::write(app.join("pkg/m.py.enc"), mse_crypto::code::encrypt(&key, &[2; 24], b"x = 1")).unwrap();
+        fs::write(
+            app.join("app.py.enc"),
+            mse_crypto::code::encrypt(&key, &[1; 24], b"print('hi')"),
+        )
+        .unwrap();
+        fs::write(
+            app.join("pkg/m.py.enc"),
+            mse_crypto::code::encrypt(&key, &[2; 24], b"x = 1"),
+        )
+        .unwrap();
         fs::write(app.join("requirements.txt"), "flask").unwrap();
         assert_eq!(encrypted_file_count(&app).unwrap(), 2);
 
         let staged = StagedCode::decrypt(&app, &module, &key).unwrap();
-        assert_eq!(tree(&module), vec![".mse-staging/", ".mse-staging/app.py", ".mse-staging/pkg/", ".mse-staging/pkg/m.py"]);
+        assert_eq!(
+            tree(&module),
+            vec![
+                ".mse-staging/",
+                ".mse-staging/app.py",
+                ".mse-staging/pkg/",
+                ".mse-staging/pkg/m.py"
+            ]
+        );
         staged.commit().unwrap();
         assert_eq!(tree(&module), vec!["app.py", "pkg/", "pkg/m.py"]);
         assert_eq!(fs::read(module.join("app.py")).unwrap(), b"print('hi')");
@@ -247,7 +287,11 @@ mod tests {
     fn a_tampered_file_leaves_nothing() {
         let (_t, app, module) = setup();
         let key = CodeKey::from_bytes([7; 32]);
-        fs::write(app.join("a.py.enc"), mse_crypto::code::encrypt(&key, &[1; 24], b"SECRET_PLAINTEXT")).unwrap();
+        fs::write(
+            app.join("a.py.enc"),
+            mse_crypto::code::encrypt(&key, &[1; 24], b"SECRET_PLAINTEXT"),
+        )
+        .unwrap();
         let mut bad = mse_crypto::code::encrypt(&key, &[2; 24], b"more code");
         let last = bad.len() - 1;
         bad[last] ^= 1;
@@ -265,7 +309,10 @@ mod tests {
         fs::write(app.join("app.py"), "x").unwrap();
         fs::write(app.join("pkg/requirements.txt"), "flask").unwrap();
         StagedCode::copy(&app, &module).unwrap().commit().unwrap();
-        assert_eq!(tree(&module), vec!["app.py", "pkg/", "pkg/requirements.txt"]);
+        assert_eq!(
+            tree(&module),
+            vec!["app.py", "pkg/", "pkg/requirements.txt"]
+        );
     }
 
     #[test]

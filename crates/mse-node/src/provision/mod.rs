@@ -38,7 +38,9 @@ pub enum ProvisionError {
          or altered; seal it again to the enclave key of this node's certificate"
     )]
     Sealed,
-    #[error("this node serves the app with the owner's certificate (--certificate): send its private key as ssl_private_key")]
+    #[error(
+        "this node serves the app with the owner's certificate (--certificate): send its private key as ssl_private_key"
+    )]
     MissingSslKey,
     #[error("ssl_private_key cannot be used with the app's certificate: {0}")]
     SslKey(String),
@@ -62,7 +64,9 @@ impl ProvisionError {
         match self {
             ProvisionError::WrongUuid => StatusCode::UNAUTHORIZED,
             ProvisionError::Decrypt(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ProvisionError::Io(_) | ProvisionError::Unsupported(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProvisionError::Io(_) | ProvisionError::Unsupported(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -107,8 +111,8 @@ impl Provisioner {
         }
         let sealed = match &cfg.app_sealed_secrets {
             Some(sealed) => {
-                let plain =
-                    mse_crypto::sealed::open(&self.enclave_key, sealed).map_err(|_| ProvisionError::Sealed)?;
+                let plain = mse_crypto::sealed::open(&self.enclave_key, sealed)
+                    .map_err(|_| ProvisionError::Sealed)?;
                 let parsed = payload::parse_sealed_secrets(&plain)?;
                 Some((plain, parsed))
             }
@@ -118,13 +122,18 @@ impl Provisioner {
         let key = cfg
             .code_secret_key
             .as_ref()
-            .or_else(|| sealed.as_ref().and_then(|(_, s)| s.code_secret_key.as_ref()))
+            .or_else(|| {
+                sealed
+                    .as_ref()
+                    .and_then(|(_, s)| s.code_secret_key.as_ref())
+            })
             .map(|k| CodeKey::from_bytes(**k));
 
         let (owner_tls, ssl_private_key) = match &self.owner_chain {
             Some(chain) => {
                 let pem = cfg.ssl_private_key.ok_or(ProvisionError::MissingSslKey)?;
-                let key = tls::parse_key(pem.as_bytes()).map_err(|e| ProvisionError::SslKey(e.to_string()))?;
+                let key = tls::parse_key(pem.as_bytes())
+                    .map_err(|e| ProvisionError::SslKey(e.to_string()))?;
                 let config = tls::server_config(chain.clone(), key, Alpn::H2AndHttp11)
                     .map_err(|e| ProvisionError::SslKey(e.to_string()))?;
                 (Some(config), Some(pem))
@@ -134,7 +143,9 @@ impl Provisioner {
 
         let code = self.stage_code(key.as_ref())?;
         Ok(Prepared {
-            app_secrets: cfg.app_secrets.map(|raw| Zeroizing::new(raw.get().as_bytes().to_vec())),
+            app_secrets: cfg
+                .app_secrets
+                .map(|raw| Zeroizing::new(raw.get().as_bytes().to_vec())),
             sealed_secrets: sealed.map(|(plain, _)| plain),
             ssl_private_key,
             code,
@@ -145,7 +156,13 @@ impl Provisioner {
     /// No configuration came before `--timeout`: clear code only, no secrets (as the original).
     pub fn prepare_without_configuration(&self) -> Result<Prepared, ProvisionError> {
         let code = self.stage_code(None)?;
-        Ok(Prepared { app_secrets: None, sealed_secrets: None, ssl_private_key: None, code, owner_tls: None })
+        Ok(Prepared {
+            app_secrets: None,
+            sealed_secrets: None,
+            ssl_private_key: None,
+            code,
+            owner_tls: None,
+        })
     }
 
     fn stage_code(&self, key: Option<&CodeKey>) -> Result<StagedCode, ProvisionError> {
@@ -166,9 +183,18 @@ impl Prepared {
     pub fn commit(self, paths: &Paths) -> Result<(), ProvisionError> {
         let mut written: Vec<&Path> = Vec::new();
         let files = [
-            (&paths.secrets, self.app_secrets.as_deref().map(Vec::as_slice)),
-            (&paths.sealed_secrets, self.sealed_secrets.as_deref().map(Vec::as_slice)),
-            (&paths.ssl_key(), self.ssl_private_key.as_deref().map(String::as_bytes)),
+            (
+                &paths.secrets,
+                self.app_secrets.as_deref().map(Vec::as_slice),
+            ),
+            (
+                &paths.sealed_secrets,
+                self.sealed_secrets.as_deref().map(Vec::as_slice),
+            ),
+            (
+                &paths.ssl_key(),
+                self.ssl_private_key.as_deref().map(String::as_bytes),
+            ),
         ];
         let mut result = Ok(());
         for (path, bytes) in &files {
@@ -221,7 +247,11 @@ mod tests {
         fs::create_dir_all(&app_dir).unwrap();
         let key = CodeKey::from_bytes([9; 32]);
         if encrypt {
-            fs::write(app_dir.join("app.py.enc"), mse_crypto::code::encrypt(&key, &[3; 24], b"PLAIN_CODE")).unwrap();
+            fs::write(
+                app_dir.join("app.py.enc"),
+                mse_crypto::code::encrypt(&key, &[3; 24], b"PLAIN_CODE"),
+            )
+            .unwrap();
         } else {
             fs::write(app_dir.join("app.py"), b"PLAIN_CODE").unwrap();
         }
@@ -242,7 +272,9 @@ mod tests {
 
     fn nothing_written(f: &Fixture) -> bool {
         let p = &f.prov.paths;
-        !p.secrets.exists() && !p.sealed_secrets.exists() && fs::read_dir(&p.module).unwrap().next().is_none()
+        !p.secrets.exists()
+            && !p.sealed_secrets.exists()
+            && fs::read_dir(&p.module).unwrap().next().is_none()
     }
 
     #[test]
@@ -258,8 +290,15 @@ mod tests {
         );
         run(&f, &body).unwrap();
         let p = &f.prov.paths;
-        assert_eq!(fs::read_to_string(&p.secrets).unwrap(), r#"{"login": "alice"}"#);
-        assert!(fs::read_to_string(&p.sealed_secrets).unwrap().contains("\"x\": 1"));
+        assert_eq!(
+            fs::read_to_string(&p.secrets).unwrap(),
+            r#"{"login": "alice"}"#
+        );
+        assert!(
+            fs::read_to_string(&p.sealed_secrets)
+                .unwrap()
+                .contains("\"x\": 1")
+        );
         assert_eq!(fs::read(p.module.join("app.py")).unwrap(), b"PLAIN_CODE");
         let _ = &f.key;
     }
@@ -269,10 +308,30 @@ mod tests {
         let f = fixture(true);
         let good_key = hex::encode([9u8; 32]);
         let cases = [
-            (format!(r#"{{"uuid": "00000000-0000-0000-0000-000000000000", "code_secret_key": "{good_key}", "app_secrets": {{"a": 1}}}}"#), StatusCode::UNAUTHORIZED),
-            (format!(r#"{{"uuid": "{ID}", "code_secret_key": "{}", "app_secrets": {{"a": 1}}}}"#, hex::encode([8u8; 32])), StatusCode::UNPROCESSABLE_ENTITY),
-            (format!(r#"{{"uuid": "{ID}", "app_secrets": {{"a": 1}}}}"#), StatusCode::BAD_REQUEST),
-            (format!(r#"{{"uuid": "{ID}", "code_secret_key": "{good_key}", "app_sealed_secrets": "{}"}}"#, "A".repeat(80)), StatusCode::BAD_REQUEST),
+            (
+                format!(
+                    r#"{{"uuid": "00000000-0000-0000-0000-000000000000", "code_secret_key": "{good_key}", "app_secrets": {{"a": 1}}}}"#
+                ),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                format!(
+                    r#"{{"uuid": "{ID}", "code_secret_key": "{}", "app_secrets": {{"a": 1}}}}"#,
+                    hex::encode([8u8; 32])
+                ),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                format!(r#"{{"uuid": "{ID}", "app_secrets": {{"a": 1}}}}"#),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                format!(
+                    r#"{{"uuid": "{ID}", "code_secret_key": "{good_key}", "app_sealed_secrets": "{}"}}"#,
+                    "A".repeat(80)
+                ),
+                StatusCode::BAD_REQUEST,
+            ),
         ];
         for (body, status) in cases {
             let err = run(&f, &body).unwrap_err();
@@ -284,10 +343,20 @@ mod tests {
     #[test]
     fn clear_code_needs_no_key_and_refuses_one() {
         let f = fixture(false);
-        let err = run(&f, &format!(r#"{{"uuid": "{ID}", "code_secret_key": "{}"}}"#, hex::encode([9u8; 32]))).unwrap_err();
+        let err = run(
+            &f,
+            &format!(
+                r#"{{"uuid": "{ID}", "code_secret_key": "{}"}}"#,
+                hex::encode([9u8; 32])
+            ),
+        )
+        .unwrap_err();
         assert!(matches!(err, ProvisionError::KeyForClearCode));
         assert!(nothing_written(&f));
         run(&f, &format!(r#"{{"uuid": "{ID}"}}"#)).unwrap();
-        assert_eq!(fs::read(f.prov.paths.module.join("app.py")).unwrap(), b"PLAIN_CODE");
+        assert_eq!(
+            fs::read(f.prov.paths.module.join("app.py")).unwrap(),
+            b"PLAIN_CODE"
+        );
     }
 }

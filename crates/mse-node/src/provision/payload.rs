@@ -77,14 +77,19 @@ pub fn parse_configuration(bytes: &[u8]) -> Result<Configuration<'_>, PayloadErr
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(PayloadError::Json("expected a JSON object".into()));
     }
-    let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|e| PayloadError::Json(describe(&e)))?;
+    let wire: Wire<'_> =
+        serde_json::from_slice(bytes).map_err(|e| PayloadError::Json(describe(&e)))?;
     let uuid = wire.uuid.ok_or(PayloadError::MissingUuid)?;
     let uuid = Uuid::try_parse(&uuid).map_err(|_| PayloadError::BadUuid)?;
-    let code_secret_key = non_empty(wire.code_secret_key).map(|k| parse_key(&k, "code_secret_key")).transpose()?;
+    let code_secret_key = non_empty(wire.code_secret_key)
+        .map(|k| parse_key(&k, "code_secret_key"))
+        .transpose()?;
     let app_secrets = wire.app_secrets.filter(|raw| is_truthy(raw.get()));
     let app_sealed_secrets = non_empty(wire.app_sealed_secrets)
         .map(|s| {
-            let sealed = BASE64URL.decode(s.as_bytes()).map_err(|_| PayloadError::SealedNotBase64)?;
+            let sealed = BASE64URL
+                .decode(s.as_bytes())
+                .map_err(|_| PayloadError::SealedNotBase64)?;
             if sealed.len() < SEALED_BOX_OVERHEAD {
                 return Err(PayloadError::SealedTooShort);
             }
@@ -92,7 +97,13 @@ pub fn parse_configuration(bytes: &[u8]) -> Result<Configuration<'_>, PayloadErr
         })
         .transpose()?;
     let ssl_private_key = non_empty(wire.ssl_private_key).map(|k| Zeroizing::new(k.into_owned()));
-    Ok(Configuration { uuid, code_secret_key, app_secrets, app_sealed_secrets, ssl_private_key })
+    Ok(Configuration {
+        uuid,
+        code_secret_key,
+        app_secrets,
+        app_sealed_secrets,
+        ssl_private_key,
+    })
 }
 
 /// The opened `app_sealed_secrets`: any JSON object; an optional `code_secret_key` in it is used.
@@ -109,12 +120,15 @@ pub fn parse_sealed_secrets(bytes: &[u8]) -> Result<SealedSecrets, PayloadError>
         code_secret_key: Option<Cow<'a, str>>,
     }
     // Deserialising a struct from a JSON array would succeed positionally: insist on an object.
-    let raw: &RawValue = serde_json::from_slice(bytes).map_err(|_| PayloadError::SealedNotObject)?;
+    let raw: &RawValue =
+        serde_json::from_slice(bytes).map_err(|_| PayloadError::SealedNotObject)?;
     if !raw.get().starts_with('{') {
         return Err(PayloadError::SealedNotObject);
     }
     let sealed: Sealed<'_> = serde_json::from_str(raw.get()).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => PayloadError::BadKey("app_sealed_secrets.code_secret_key"),
+        serde_json::error::Category::Data => {
+            PayloadError::BadKey("app_sealed_secrets.code_secret_key")
+        }
         _ => PayloadError::SealedNotObject,
     })?;
     let code_secret_key = non_empty(sealed.code_secret_key)
@@ -142,12 +156,16 @@ fn parse_key(hex_str: &str, field: &'static str) -> Result<KeyBytes, PayloadErro
 /// are false.
 fn is_truthy(raw: &str) -> bool {
     let inner_empty = |open: char, close: char| {
-        raw.strip_prefix(open).and_then(|r| r.strip_suffix(close)).is_some_and(|r| r.trim().is_empty())
+        raw.strip_prefix(open)
+            .and_then(|r| r.strip_suffix(close))
+            .is_some_and(|r| r.trim().is_empty())
     };
     match raw {
         "null" | "false" | "\"\"" => false,
         _ if inner_empty('[', ']') || inner_empty('{', '}') => false,
-        _ if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => raw.parse::<f64>().map_or(true, |n| n != 0.0),
+        _ if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+            raw.parse::<f64>().map_or(true, |n| n != 0.0)
+        }
         _ => true,
     }
 }
@@ -201,7 +219,10 @@ mod tests {
         assert_eq!(c.uuid.to_string(), ID);
         assert_eq!(c.code_secret_key.as_deref().map(|k| k[31]), Some(0x1f));
         // Written to SECRETS_PATH verbatim, as json.dumps would have: big integer intact.
-        assert_eq!(c.app_secrets.unwrap().get(), r#"{"login": "alice", "n": 123456789012345678901234567890}"#);
+        assert_eq!(
+            c.app_secrets.unwrap().get(),
+            r#"{"login": "alice", "n": 123456789012345678901234567890}"#
+        );
         assert_eq!(c.app_sealed_secrets.as_ref().map(Vec::len), Some(135));
         assert!(c.ssl_private_key.is_none());
     }
@@ -220,15 +241,26 @@ mod tests {
 
     #[test]
     fn falsy_values_are_absent() {
-        for v in ["null", "false", "0", "-0", "0.0", "0e10", "\"\"", "[]", "{ }", "[\n]"] {
-            let body = format!(r#"{{"uuid":"{ID}","app_secrets":{v},"code_secret_key":"","ssl_private_key":""}}"#);
+        for v in [
+            "null", "false", "0", "-0", "0.0", "0e10", "\"\"", "[]", "{ }", "[\n]",
+        ] {
+            let body = format!(
+                r#"{{"uuid":"{ID}","app_secrets":{v},"code_secret_key":"","ssl_private_key":""}}"#
+            );
             let c = parse_configuration(body.as_bytes()).unwrap();
             assert!(c.app_secrets.is_none(), "{v}");
             assert!(c.code_secret_key.is_none() && c.ssl_private_key.is_none());
         }
         for v in ["true", "1", "-0.5", "\"x\"", "[0]", "{\"a\":null}", "\" \""] {
             let body = format!(r#"{{"uuid":"{ID}","app_secrets":{v}}}"#);
-            assert_eq!(parse_configuration(body.as_bytes()).unwrap().app_secrets.unwrap().get(), v);
+            assert_eq!(
+                parse_configuration(body.as_bytes())
+                    .unwrap()
+                    .app_secrets
+                    .unwrap()
+                    .get(),
+                v
+            );
         }
     }
 
@@ -237,13 +269,32 @@ mod tests {
         let cases: &[(&str, PayloadError)] = &[
             ("{}", PayloadError::MissingUuid),
             (r#"{"uuid":"nope"}"#, PayloadError::BadUuid),
-            (&format!(r#"{{"uuid":"{ID}","code_secret_key":"abcd"}}"#), PayloadError::BadKey("code_secret_key")),
-            (&format!(r#"{{"uuid":"{ID}","code_secret_key":"{}"}}"#, "zz".repeat(32)), PayloadError::BadKey("code_secret_key")),
-            (&format!(r#"{{"uuid":"{ID}","app_sealed_secrets":"***"}}"#), PayloadError::SealedNotBase64),
-            (&format!(r#"{{"uuid":"{ID}","app_sealed_secrets":"AAAA"}}"#), PayloadError::SealedTooShort),
+            (
+                &format!(r#"{{"uuid":"{ID}","code_secret_key":"abcd"}}"#),
+                PayloadError::BadKey("code_secret_key"),
+            ),
+            (
+                &format!(
+                    r#"{{"uuid":"{ID}","code_secret_key":"{}"}}"#,
+                    "zz".repeat(32)
+                ),
+                PayloadError::BadKey("code_secret_key"),
+            ),
+            (
+                &format!(r#"{{"uuid":"{ID}","app_sealed_secrets":"***"}}"#),
+                PayloadError::SealedNotBase64,
+            ),
+            (
+                &format!(r#"{{"uuid":"{ID}","app_sealed_secrets":"AAAA"}}"#),
+                PayloadError::SealedTooShort,
+            ),
         ];
         for (body, want) in cases {
-            assert_eq!(parse_configuration(body.as_bytes()).unwrap_err(), *want, "{body}");
+            assert_eq!(
+                parse_configuration(body.as_bytes()).unwrap_err(),
+                *want,
+                "{body}"
+            );
         }
         for (body, needle) in [
             ("", "expected a JSON object"),
@@ -251,32 +302,59 @@ mod tests {
             (&format!(r#"["{ID}"]"#), "expected a JSON object"),
             ("{nul", "invalid JSON"),
             (r#"{"uuid": 5}"#, "wrong type (integer)"),
-            (r#"{"uuid":"x","app_secret":{}}"#, "unknown field `app_secret`"),
+            (
+                r#"{"uuid":"x","app_secret":{}}"#,
+                "unknown field `app_secret`",
+            ),
             (r#"{"uuid":"a","uuid":"b"}"#, "duplicate field `uuid`"),
         ] {
-            let err = parse_configuration(body.as_bytes()).unwrap_err().to_string();
+            let err = parse_configuration(body.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{body}: {err}");
         }
-        assert!(matches!(parse_configuration(b"{\"uuid\":\"\xff\"}"), Err(PayloadError::Json(_))));
+        assert!(matches!(
+            parse_configuration(b"{\"uuid\":\"\xff\"}"),
+            Err(PayloadError::Json(_))
+        ));
     }
 
     #[test]
     fn errors_never_echo_values() {
-        let err = parse_configuration(br#"{"uuid":"x","code_secret_key":12345678}"#).unwrap_err().to_string();
+        let err = parse_configuration(br#"{"uuid":"x","code_secret_key":12345678}"#)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("12345678"), "{err}");
-        let err = parse_configuration(br#"{"uuid":"x","ssl_private_key":{"SECRET":1}}"#).unwrap_err().to_string();
+        let err = parse_configuration(br#"{"uuid":"x","ssl_private_key":{"SECRET":1}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("SECRET"), "{err}");
     }
 
     #[test]
     fn sealed_secrets() {
-        let s = parse_sealed_secrets(format!(r#"{{"code_secret_key": "{KEY}", "result_sk": "abc"}}"#).as_bytes())
-            .unwrap();
+        let s = parse_sealed_secrets(
+            format!(r#"{{"code_secret_key": "{KEY}", "result_sk": "abc"}}"#).as_bytes(),
+        )
+        .unwrap();
         assert_eq!(s.code_secret_key.unwrap()[0], 0);
-        assert!(parse_sealed_secrets(br#"{"other": 1}"#).unwrap().code_secret_key.is_none());
-        assert!(parse_sealed_secrets(b" {} ").unwrap().code_secret_key.is_none());
+        assert!(
+            parse_sealed_secrets(br#"{"other": 1}"#)
+                .unwrap()
+                .code_secret_key
+                .is_none()
+        );
+        assert!(
+            parse_sealed_secrets(b" {} ")
+                .unwrap()
+                .code_secret_key
+                .is_none()
+        );
         for bad in [&b"[\"x\"]"[..], b"\"code_secret_key\"", b"{", b"", b"\xff"] {
-            assert_eq!(parse_sealed_secrets(bad).unwrap_err(), PayloadError::SealedNotObject);
+            assert_eq!(
+                parse_sealed_secrets(bad).unwrap_err(),
+                PayloadError::SealedNotObject
+            );
         }
         assert_eq!(
             parse_sealed_secrets(br#"{"code_secret_key": 7}"#).unwrap_err(),

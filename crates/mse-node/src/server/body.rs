@@ -54,15 +54,24 @@ impl Drop for AccessLog {
 
 impl NodeBody {
     pub fn full(data: impl Into<Bytes>) -> Self {
-        NodeBody { inner: Inner::Full(Some(data.into())), log: None }
+        NodeBody {
+            inner: Inner::Full(Some(data.into())),
+            log: None,
+        }
     }
 
     pub fn empty() -> Self {
-        NodeBody { inner: Inner::Full(None), log: None }
+        NodeBody {
+            inner: Inner::Full(None),
+            log: None,
+        }
     }
 
     pub fn app(body: mse_python::ResponseBody) -> Self {
-        NodeBody { inner: Inner::App(Box::pin(body)), log: None }
+        NodeBody {
+            inner: Inner::App(Box::pin(body)),
+            log: None,
+        }
     }
 
     /// The log line is written when the body is finished or dropped (client gone).
@@ -76,11 +85,17 @@ impl Body for NodeBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let polled = match &mut this.inner {
             Inner::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Inner::App(body) => body.as_mut().poll_frame(cx).map(|f| f.map(|r| r.map_err(BoxError::from))),
+            Inner::App(body) => body
+                .as_mut()
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BoxError::from))),
         };
         if let (Poll::Ready(Some(Ok(frame))), Some(log)) = (&polled, this.log.as_mut()) {
             if let Some(data) = frame.data_ref() {

@@ -41,15 +41,21 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Nod
         Method::GET | Method::HEAD => response::waiting(),
         Method::POST => configure(shared, req).await,
         _ => {
-            let mut resp = response::text(StatusCode::METHOD_NOT_ALLOWED, "the configuration server takes GET and POST");
-            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+            let mut resp = response::text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the configuration server takes GET and POST",
+            );
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
             resp
         }
     }
 }
 
 async fn configure(shared: Arc<Shared>, req: Request<Incoming>) -> Response<NodeBody> {
-    let Some(conf) = &shared.configurator else { return response::busy() };
+    let Some(conf) = &shared.configurator else {
+        return response::busy();
+    };
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(resp) => return resp,
@@ -68,12 +74,17 @@ async fn configure(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Node
     let task = tokio::spawn(install(shared.clone(), body));
     match task.await {
         Ok(resp) => resp,
-        Err(e) => response::text(StatusCode::INTERNAL_SERVER_ERROR, &format!("the configuration task failed: {e}")),
+        Err(e) => response::text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the configuration task failed: {e}"),
+        ),
     }
 }
 
 async fn install(shared: Arc<Shared>, body: Zeroizing<Vec<u8>>) -> Response<NodeBody> {
-    let Some(conf) = &shared.configurator else { return response::busy() };
+    let Some(conf) = &shared.configurator else {
+        return response::busy();
+    };
     let prov = conf.provisioner.clone();
     let installed = tokio::task::spawn_blocking(move || -> Result<_, ProvisionError> {
         let cfg = parse_configuration(&body)?;
@@ -83,7 +94,11 @@ async fn install(shared: Arc<Shared>, body: Zeroizing<Vec<u8>>) -> Response<Node
         Ok(owner_tls)
     })
     .await
-    .unwrap_or_else(|e| Err(ProvisionError::Io(format!("the provisioning task failed: {e}"))));
+    .unwrap_or_else(|e| {
+        Err(ProvisionError::Io(format!(
+            "the provisioning task failed: {e}"
+        )))
+    });
     let owner_tls = match installed {
         Ok(tls) => tls,
         Err(e) => {
@@ -91,9 +106,16 @@ async fn install(shared: Arc<Shared>, body: Zeroizing<Vec<u8>>) -> Response<Node
             return refused(&e);
         }
     };
-    tracing::info!("configuration installed: secrets written, code in MODULE_PATH; starting the app");
+    tracing::info!(
+        "configuration installed: secrets written, code in MODULE_PATH; starting the app"
+    );
     let (reply, outcome) = oneshot::channel();
-    if conf.events.send(Configured { owner_tls, reply }).await.is_err() {
+    if conf
+        .events
+        .send(Configured { owner_tls, reply })
+        .await
+        .is_err()
+    {
         return response::text(StatusCode::SERVICE_UNAVAILABLE, "the node is stopping");
     }
     match outcome.await {
@@ -112,20 +134,38 @@ fn refused(e: &ProvisionError) -> Response<NodeBody> {
 /// The body, bounded in size and time. The error is the response to give.
 async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, Response<NodeBody>> {
     let too_large = || {
-        response::text(StatusCode::PAYLOAD_TOO_LARGE, &format!("the configuration payload is limited to {MAX_PAYLOAD} bytes"))
+        response::text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the configuration payload is limited to {MAX_PAYLOAD} bytes"),
+        )
     };
-    let declared = req.headers().get(header::CONTENT_LENGTH).map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()));
     match declared {
-        Some(None) => return Err(response::text(StatusCode::BAD_REQUEST, "invalid Content-Length")),
+        Some(None) => {
+            return Err(response::text(
+                StatusCode::BAD_REQUEST,
+                "invalid Content-Length",
+            ));
+        }
         Some(Some(n)) if n > MAX_PAYLOAD => return Err(too_large()),
         _ => {}
     }
     let limit = usize::try_from(MAX_PAYLOAD).unwrap_or(usize::MAX);
-    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), limit).collect()).await;
+    let collected =
+        tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), limit).collect()).await;
     match collected {
-        Err(_) => Err(response::text(StatusCode::REQUEST_TIMEOUT, "the payload did not arrive in time")),
+        Err(_) => Err(response::text(
+            StatusCode::REQUEST_TIMEOUT,
+            "the payload did not arrive in time",
+        )),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(_)) => Err(response::text(StatusCode::BAD_REQUEST, "the payload could not be read")),
+        Ok(Err(_)) => Err(response::text(
+            StatusCode::BAD_REQUEST,
+            "the payload could not be read",
+        )),
         Ok(Ok(c)) => Ok(Zeroizing::new(c.to_bytes().to_vec())),
     }
 }

@@ -34,7 +34,9 @@ pub enum NonceError {
 pub fn parse_nonce_query(query: &[u8]) -> Result<Vec<u8>, NonceError> {
     let mut found = None;
     for pair in query.split(|b| *b == b'&') {
-        let Some(value) = pair.strip_prefix(b"nonce=") else { continue };
+        let Some(value) = pair.strip_prefix(b"nonce=") else {
+            continue;
+        };
         if found.replace(value).is_some() {
             return Err(NonceError::Repeated);
         }
@@ -57,7 +59,12 @@ pub struct EvidenceService {
 
 impl EvidenceService {
     pub fn new(tee: Arc<dyn TeeBackend>, tls_public: [u8; 65], enclave_public: [u8; 32]) -> Self {
-        EvidenceService { tee, tls_public, enclave_public, permits: Arc::new(Semaphore::new(CONCURRENT_QUOTES)) }
+        EvidenceService {
+            tee,
+            tls_public,
+            enclave_public,
+            permits: Arc::new(Semaphore::new(CONCURRENT_QUOTES)),
+        }
     }
 
     pub async fn respond(&self, query: Option<&str>) -> Response<NodeBody> {
@@ -68,7 +75,8 @@ impl EvidenceService {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             return response::busy();
         };
-        let report_data = mse_attest::report_data::fresh(&self.tls_public, &self.enclave_public, &nonce);
+        let report_data =
+            mse_attest::report_data::fresh(&self.tls_public, &self.enclave_public, &nonce);
         let tee = self.tee.clone();
         let produced = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -79,11 +87,17 @@ impl EvidenceService {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "cannot produce fresh evidence");
-                return response::text(StatusCode::INTERNAL_SERVER_ERROR, "the TEE could not produce evidence");
+                return response::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the TEE could not produce evidence",
+                );
             }
             Err(e) => {
                 tracing::error!(error = %e, "evidence task failed");
-                return response::text(StatusCode::INTERNAL_SERVER_ERROR, "the TEE could not produce evidence");
+                return response::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the TEE could not produce evidence",
+                );
             }
         };
         let body = serde_json::json!({
@@ -93,8 +107,14 @@ impl EvidenceService {
         });
         let mut resp = Response::new(NodeBody::full(body.to_string()));
         let headers = resp.headers_mut();
-        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-        headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
         resp
     }
 }
@@ -109,12 +129,22 @@ mod tests {
         assert_eq!(parse_nonce_query(b"a=1&nonce=AB&b"), Ok(vec![0xab]));
         assert_eq!(parse_nonce_query(b""), Err(NonceError::Missing));
         assert_eq!(parse_nonce_query(b"nonces=00"), Err(NonceError::Missing));
-        assert_eq!(parse_nonce_query(b"nonce=00&nonce=01"), Err(NonceError::Repeated));
+        assert_eq!(
+            parse_nonce_query(b"nonce=00&nonce=01"),
+            Err(NonceError::Repeated)
+        );
         for bad in [&b"nonce="[..], b"nonce=0", b"nonce=zz", b"nonce=%30%30"] {
-            assert_eq!(parse_nonce_query(bad), Err(NonceError::Malformed), "{bad:?}");
+            assert_eq!(
+                parse_nonce_query(bad),
+                Err(NonceError::Malformed),
+                "{bad:?}"
+            );
         }
         let long = format!("nonce={}", "00".repeat(65));
-        assert_eq!(parse_nonce_query(long.as_bytes()), Err(NonceError::Malformed));
+        assert_eq!(
+            parse_nonce_query(long.as_bytes()),
+            Err(NonceError::Malformed)
+        );
         assert!(parse_nonce_query(format!("nonce={}", "00".repeat(64)).as_bytes()).is_ok());
     }
 }

@@ -73,7 +73,12 @@ impl Shared {
         config_tls: Arc<ServerConfig>,
         configurator: Option<Configurator>,
     ) -> Self {
-        Shared { phase: watch::Sender::new(initial), evidence, config_tls, configurator }
+        Shared {
+            phase: watch::Sender::new(initial),
+            evidence,
+            config_tls,
+            configurator,
+        }
     }
 
     pub fn phase(&self) -> Phase {
@@ -102,7 +107,12 @@ impl Shared {
 }
 
 /// Accepts connections until `stop` fires, then lets open requests finish (up to `drain`).
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>, drain: Duration) {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -132,8 +142,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         }
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-        tracing::warn!("some connections were still open after {}s; closing them", drain.as_secs());
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some connections were still open after {}s; closing them",
+            drain.as_secs()
+        );
     }
 }
 
@@ -150,14 +166,20 @@ async fn connection(tcp: TcpStream, remote: SocketAddr, shared: Arc<Shared>, wat
         _ => (Some(shared.config_tls.clone()), false),
     };
     let builder = builder(serving);
-    let scheme = if tls.is_some() { Scheme::Https } else { Scheme::Http };
+    let scheme = if tls.is_some() {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(route(shared, req, remote, local, scheme).await) }
     });
     let result = match tls {
         Some(config) => {
-            let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(tcp)).await;
+            let accepted =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(tcp))
+                    .await;
             let stream = match accepted {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -169,9 +191,23 @@ async fn connection(tcp: TcpStream, remote: SocketAddr, shared: Arc<Shared>, wat
                     return;
                 }
             };
-            watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await
+            watcher
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .into_owned(),
+                )
+                .await
         }
-        None => watcher.watch(builder.serve_connection(TokioIo::new(tcp), svc).into_owned()).await,
+        None => {
+            watcher
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .into_owned(),
+                )
+                .await
+        }
     };
     if let Err(e) = result {
         tracing::debug!(%remote, error = %e, "connection ended with an error");
@@ -181,8 +217,12 @@ async fn connection(tcp: TcpStream, remote: SocketAddr, shared: Arc<Shared>, wat
 fn builder(serving: bool) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     if serving {
-        b.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
-        b.http2().timer(TokioTimer::new()).max_concurrent_streams(H2_MAX_STREAMS);
+        b.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        b.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(H2_MAX_STREAMS);
         b
     } else {
         let mut b = b.http1_only();
@@ -203,19 +243,40 @@ async fn route(
     scheme: Scheme,
 ) -> Response<NodeBody> {
     let start = Instant::now();
-    let (method, path, version) = (req.method().clone(), req.uri().path().to_owned(), req.version());
-    let resp = if path == evidence::PATH && (method == http::Method::GET || method == http::Method::HEAD) {
+    let (method, path, version) = (
+        req.method().clone(),
+        req.uri().path().to_owned(),
+        req.version(),
+    );
+    let resp = if path == evidence::PATH
+        && (method == http::Method::GET || method == http::Method::HEAD)
+    {
         shared.evidence.respond(req.uri().query()).await
     } else {
         match shared.phase() {
             Phase::Configuring => config::handle(shared.clone(), req).await,
             Phase::Starting => response::busy(),
             Phase::Serving { app, .. } => {
-                let conn = ConnInfo { remote, local, scheme, http_version: version };
+                let conn = ConnInfo {
+                    remote,
+                    local,
+                    scheme,
+                    http_version: version,
+                };
                 app.handle(req, conn).await.map(NodeBody::app)
             }
         }
     };
     let status = resp.status();
-    resp.map(|b| b.logged(AccessLog { remote, method, path, version, status, start, bytes: 0 }))
+    resp.map(|b| {
+        b.logged(AccessLog {
+            remote,
+            method,
+            path,
+            version,
+            status,
+            start,
+            bytes: 0,
+        })
+    })
 }

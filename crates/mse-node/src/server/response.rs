@@ -13,14 +13,21 @@ pub fn waiting() -> Response<NodeBody> {
     let mut resp = Response::new(NodeBody::full(WAITING_BODY));
     let h = resp.headers_mut();
     h.insert("mse-status", HeaderValue::from_static("Waiting"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
 /// 503 with `Retry-After: 1`: the node is starting the app (clients read 503 as "not ready").
 pub fn busy() -> Response<NodeBody> {
-    let mut resp = text(StatusCode::SERVICE_UNAVAILABLE, "the app is starting; retry shortly");
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut resp = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the app is starting; retry shortly",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 
@@ -28,7 +35,10 @@ pub fn busy() -> Response<NodeBody> {
 pub fn text(status: StatusCode, message: &str) -> Response<NodeBody> {
     let mut resp = Response::new(NodeBody::full(format!("{message}\n")));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 

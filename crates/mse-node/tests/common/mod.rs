@@ -13,31 +13,50 @@ pub const APP_ID: &str = "63322f85-1ff8-4483-91ae-f18d7398d157";
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A Python interpreter from the environment, or `None` after saying SKIPPED (or a panic when
 /// CI requires everything).
 fn interpreter(var: &str, default: &str, what: &str) -> Option<PathBuf> {
-    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(default));
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(default));
     if path.exists() {
         return Some(path);
     }
     if std::env::var("MSE_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{what} is required (MSE_TEST_REQUIRE_ALL=1) but {} does not exist; run scripts/setup-test-env", path.display());
+        panic!(
+            "{what} is required (MSE_TEST_REQUIRE_ALL=1) but {} does not exist; run scripts/setup-test-env",
+            path.display()
+        );
     }
-    println!("SKIPPED: {what} not found at {} (set {var} or run scripts/setup-test-env)", path.display());
+    println!(
+        "SKIPPED: {what} not found at {} (set {var} or run scripts/setup-test-env)",
+        path.display()
+    );
     None
 }
 
 /// `.venv-test`'s Python (flask, requests, cryptography, mse-lib-crypto).
 pub fn python() -> Option<PathBuf> {
-    interpreter("MSE_TEST_PYTHON", ".venv-test/bin/python", "the test Python environment")
+    interpreter(
+        "MSE_TEST_PYTHON",
+        ".venv-test/bin/python",
+        "the test Python environment",
+    )
 }
 
 /// `.venv-mse-cli`'s Python (the original mse-cli 1.3).
 pub fn mse_cli_python() -> Option<PathBuf> {
-    interpreter("MSE_TEST_MSE_CLI_PYTHON", ".venv-mse-cli/bin/python", "the original mse-cli 1.3 environment")
+    interpreter(
+        "MSE_TEST_MSE_CLI_PYTHON",
+        ".venv-mse-cli/bin/python",
+        "the original mse-cli 1.3 environment",
+    )
 }
 
 /// Runs a Python script; panics with its output if it fails. Returns stdout.
@@ -60,7 +79,14 @@ pub fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
 
 /// The runtime's site-packages.
 pub fn site_packages(python: &Path) -> PathBuf {
-    PathBuf::from(run_python(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])", &[]).trim())
+    PathBuf::from(
+        run_python(
+            python,
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            &[],
+        )
+        .trim(),
+    )
 }
 
 /// Encrypts `src` into `dst` with the original mse-lib-crypto 1.4; returns the key (hex).
@@ -73,11 +99,21 @@ key = random_key()
 encrypt_directory(Path(sys.argv[1]), "*", key, None, ["requirements.txt"], [], Path(sys.argv[2]))
 print(key.hex())
 "#;
-    run_python(python, script, &[src.to_str().unwrap(), dst.to_str().unwrap()]).trim().to_owned()
+    run_python(
+        python,
+        script,
+        &[src.to_str().unwrap(), dst.to_str().unwrap()],
+    )
+    .trim()
+    .to_owned()
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Directories of one node.
@@ -87,7 +123,10 @@ pub struct Dirs {
 
 impl Dirs {
     pub fn new() -> Self {
-        let root = tempfile::Builder::new().prefix("mse-node-test-").tempdir().unwrap();
+        let root = tempfile::Builder::new()
+            .prefix("mse-node-test-")
+            .tempdir()
+            .unwrap();
         for d in ["app", "sim"] {
             std::fs::create_dir_all(root.path().join(d)).unwrap();
         }
@@ -131,7 +170,11 @@ pub struct NodeSpec {
 
 impl Default for NodeSpec {
     fn default() -> Self {
-        let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
         NodeSpec {
             ssl: vec!["--ratls".into(), exp.to_string()],
             san: "127.0.0.1".into(),
@@ -161,7 +204,9 @@ fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
             if n == 0 {
                 break;
             }
-            b.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
+            b.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk[..n]));
         }
     });
     buf
@@ -176,14 +221,27 @@ impl Node {
     /// Starts on a given port (a restart with the very same arguments).
     pub fn start_on(port: u16, dirs: &Dirs, python: &Path, spec: &NodeSpec) -> Node {
         let mut args: Vec<String> = spec.ssl.clone();
-        args.extend(["--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string()]);
+        args.extend([
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+        ]);
         args.extend(["--san".into(), spec.san.clone()]);
         if let Some(s) = &spec.subject {
             args.extend(["--subject".into(), s.clone()]);
         }
-        args.extend(["--app-dir".into(), dirs.app().to_str().unwrap().into(), "--id".into(), APP_ID.into()]);
+        args.extend([
+            "--app-dir".into(),
+            dirs.app().to_str().unwrap().into(),
+            "--id".into(),
+            APP_ID.into(),
+        ]);
         args.extend(["--tee".into(), "sim".into()]);
-        args.extend(["--site-packages".into(), site_packages(python).to_str().unwrap().into()]);
+        args.extend([
+            "--site-packages".into(),
+            site_packages(python).to_str().unwrap().into(),
+        ]);
         if !spec.sandbox {
             args.push("--insecure-no-sandbox".into());
         }
@@ -206,7 +264,13 @@ impl Node {
             .unwrap();
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
-        let mut node = Node { child: Some(child), port, stdout, stderr, args };
+        let mut node = Node {
+            child: Some(child),
+            port,
+            stdout,
+            stderr,
+            args,
+        };
         node.wait_listening();
         node
     }
@@ -215,7 +279,10 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("mse-node exited with {status} before listening:\n{}", self.logs());
+                panic!(
+                    "mse-node exited with {status} before listening:\n{}",
+                    self.logs()
+                );
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
@@ -234,17 +301,28 @@ impl Node {
     }
 
     pub fn logs(&self) -> String {
-        format!("--- stdout\n{}\n--- stderr\n{}", self.stdout.lock().unwrap(), self.stderr.lock().unwrap())
+        format!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
     }
 
     /// A path as the node sees it (its private mount namespace, through /proc).
     pub fn view(&self, path: &Path) -> PathBuf {
-        Path::new("/proc").join(self.pid().to_string()).join("root").join(path.strip_prefix("/").unwrap())
+        Path::new("/proc")
+            .join(self.pid().to_string())
+            .join("root")
+            .join(path.strip_prefix("/").unwrap())
     }
 
     /// Sends a signal with kill(1).
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().unwrap().success();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -{sig} failed");
     }
 
@@ -255,7 +333,11 @@ impl Node {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "mse-node did not exit within {within:?}:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "mse-node did not exit within {within:?}:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -264,12 +346,17 @@ impl Node {
     pub fn wait_log(&self, needle: &str, within: Duration) {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if self.stderr.lock().unwrap().contains(needle) || self.stdout.lock().unwrap().contains(needle) {
+            if self.stderr.lock().unwrap().contains(needle)
+                || self.stdout.lock().unwrap().contains(needle)
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("no log line with {needle:?} within {within:?}:\n{}", self.logs());
+        panic!(
+            "no log line with {needle:?} within {within:?}:\n{}",
+            self.logs()
+        );
     }
 }
 
@@ -312,7 +399,11 @@ def wait_ready(url, verify, path, timeout=60):
 
 /// Fetches the node's certificate over TLS (unverified, as a client does first) into `out`.
 pub fn fetch_certificate(python: &Path, node: &Node, out: &Path) {
-    let script = format!("{CLIENT_PY}\ncert('127.0.0.1', {}, {:?})", node.port, out.to_str().unwrap());
+    let script = format!(
+        "{CLIENT_PY}\ncert('127.0.0.1', {}, {:?})",
+        node.port,
+        out.to_str().unwrap()
+    );
     run_python(python, &script, &[]);
 }
 
@@ -321,7 +412,9 @@ pub fn files_containing(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             let Ok(ty) = e.file_type() else { continue };
             if ty.is_dir() {

@@ -113,7 +113,7 @@ fn create(dir: &Path) -> Result<SimRootKey> {
     let mut text = key.to_pkcs8_pem()?;
     text.push_str(&key.root().to_pem());
 
-    let tmp = dir.join(format!(".{ROOT_FILE}.{}.tmp", std::process::id()));
+    let tmp = unique_tmp(dir, ROOT_FILE);
     let _ = fs::remove_file(&tmp);
     let mut f = private_file(&tmp)
         .map_err(|e| err(dir, format!("cannot create {}: {e}", tmp.display())))?;
@@ -139,6 +139,14 @@ fn create(dir: &Path) -> Result<SimRootKey> {
     }
 }
 
+/// A temporary name no other process or thread uses: creators race on first use.
+fn unique_tmp(dir: &Path, name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
 fn hex_fp(root: &mse_attest::sim::SimRoot) -> String {
     root.fingerprint()
         .iter()
@@ -153,7 +161,7 @@ fn publish_cert(dir: &Path, key: &SimRootKey) -> Result<()> {
     if fs::read_to_string(&path).ok().as_deref() == Some(pem.as_str()) {
         return Ok(());
     }
-    let tmp = dir.join(format!(".{ROOT_CERT_FILE}.{}.tmp", std::process::id()));
+    let tmp = unique_tmp(dir, ROOT_CERT_FILE);
     fs::write(&tmp, pem.as_bytes())
         .and_then(|()| fs::rename(&tmp, &path))
         .map_err(|e| err(dir, format!("cannot write {ROOT_CERT_FILE}: {e}")))

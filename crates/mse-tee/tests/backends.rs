@@ -21,7 +21,7 @@ use mse_attest::collateral::Collateral;
 use mse_attest::policy::Policy;
 use mse_attest::verify::{Expected, verify_at};
 use mse_attest::{TeeKind, oids, snp, tdx};
-use mse_tee::{Choice, Interfaces, SimConfig, TeeBackend, load_or_create_sim_root, open_with};
+use mse_tee::{Choice, Interfaces, SimConfig, load_or_create_sim_root, open_with};
 
 fn fixture(rel: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -283,6 +283,8 @@ fn fake_tsm(
     std::fs::create_dir_all(&entry).unwrap();
     std::fs::write(entry.join("provider"), format!("{provider}\n")).unwrap();
     std::fs::write(entry.join("generation"), "0\n").unwrap();
+    // The kernel creates outblob with the entry; reading it before any inblob gives no bytes.
+    std::fs::write(entry.join("outblob"), b"").unwrap();
     let mut last = Vec::new();
     let mut generation = 0u64;
     Fake::spawn(move || {

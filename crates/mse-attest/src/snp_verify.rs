@@ -122,26 +122,26 @@ pub(crate) fn appraise(
             "{vek_cn} is issued by {issuer_cn:?}, not an AMD SEV signing key"
         ))
     })?;
-    if let Some(hint) = rep.generation_hint() {
-        if hint != generation {
-            return Err(chain_err(format!(
-                "the report comes from a {} processor but its key is certified for {}",
-                hint.name(),
-                generation.name()
-            )));
-        }
+    if let Some(hint) = rep.generation_hint()
+        && hint != generation
+    {
+        return Err(chain_err(format!(
+            "the report comes from a {} processor but its key is certified for {}",
+            hint.name(),
+            generation.name()
+        )));
     }
 
     // ARK: always the pinned one; an ARK in the evidence must be identical.
     let (ark, builtin_ask) = pinned(generation)?;
     let ark_der = ark.to_der().map_err(|e| chain_err(e.to_string()))?;
-    if let Some(given) = ev.cert(CertKind::Ark) {
-        if given != ark_der.as_slice() {
-            return Err(chain_err(format!(
-                "the ARK in the evidence is not AMD's pinned ARK-{}",
-                generation.name()
-            )));
-        }
+    if let Some(given) = ev.cert(CertKind::Ark)
+        && given != ark_der.as_slice()
+    {
+        return Err(chain_err(format!(
+            "the ARK in the evidence is not AMD's pinned ARK-{}",
+            generation.name()
+        )));
     }
     // ASK (VCEK) or ASVK (VLEK): given, else AMD's.
     let ask_der = match (ev.cert(CertKind::Ask).map(<[u8]>::to_vec), vek_kind) {
@@ -273,13 +273,13 @@ pub(crate) fn appraise(
             ));
         }
     }
-    if let Some(min) = policy.min_snp_guest_svn {
-        if rep.guest_svn < min {
-            return Err(Error::verify(
-                Step::PolicyMinimumSvn,
-                format!("guest SVN {} is below the minimum {min}", rep.guest_svn),
-            ));
-        }
+    if let Some(min) = policy.min_snp_guest_svn
+        && rep.guest_svn < min
+    {
+        return Err(Error::verify(
+            Step::PolicyMinimumSvn,
+            format!("guest SVN {} is below the minimum {min}", rep.guest_svn),
+        ));
     }
 
     a.measurement = rep.measurement.to_vec();

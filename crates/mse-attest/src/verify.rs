@@ -275,13 +275,13 @@ pub fn verify_certificate_at(
     a.binding = Binding::Certificate {
         legacy_zero_enclave_key: legacy,
     };
-    if let Some(rd) = &expected.report_data {
-        if !bool::from(a.report_data.as_slice().ct_eq(rd.as_slice())) {
-            return Err(Error::verify(
-                Step::ReportDataBinding,
-                "report data is not the expected value",
-            ));
-        }
+    if let Some(rd) = &expected.report_data
+        && !bool::from(a.report_data.as_slice().ct_eq(rd.as_slice()))
+    {
+        return Err(Error::verify(
+            Step::ReportDataBinding,
+            "report data is not the expected value",
+        ));
     }
     identity(&a, policy, expected)?;
     Ok(Verified(a))
@@ -304,17 +304,17 @@ fn identity(a: &Appraisal, policy: &Policy, expected: &Expected) -> Result<()> {
             a.measurement.as_slice() == want
         }
     };
-    if let Some(want) = &expected.measurement {
-        if !measurement_matches(want) {
-            return Err(Error::verify(
-                Step::Measurement,
-                format!(
-                    "expected {}, found {}: the node does not run the code, runtime and arguments you expect",
-                    hex::encode(want),
-                    hex::encode(&a.measurement)
-                ),
-            ));
-        }
+    if let Some(want) = &expected.measurement
+        && !measurement_matches(want)
+    {
+        return Err(Error::verify(
+            Step::Measurement,
+            format!(
+                "expected {}, found {}: the node does not run the code, runtime and arguments you expect",
+                hex::encode(want),
+                hex::encode(&a.measurement)
+            ),
+        ));
     }
     if !policy.measurements.is_empty()
         && !policy.measurements.iter().any(|m| measurement_matches(m))
@@ -329,17 +329,17 @@ fn identity(a: &Appraisal, policy: &Policy, expected: &Expected) -> Result<()> {
         ));
     }
     let signer = a.signer.as_ref().map(|s| s.as_slice());
-    if let Some(want) = &expected.signer {
-        if signer != Some(want.as_slice()) {
-            return Err(Error::verify(
-                Step::Signer,
-                format!(
-                    "expected MRSIGNER {}, found {}",
-                    hex::encode(want),
-                    signer.map_or("none".into(), hex::encode)
-                ),
-            ));
-        }
+    if let Some(want) = &expected.signer
+        && signer != Some(want.as_slice())
+    {
+        return Err(Error::verify(
+            Step::Signer,
+            format!(
+                "expected MRSIGNER {}, found {}",
+                hex::encode(want),
+                signer.map_or("none".into(), hex::encode)
+            ),
+        ));
     }
     if !policy.signers.is_empty() && !policy.signers.iter().any(|s| Some(s.as_slice()) == signer) {
         return Err(Error::verify(
@@ -405,10 +405,10 @@ fn classify_root(chain: &[Vec<u8>], policy: &Policy) -> Result<bool> {
     if root.as_slice() == INTEL_SGX_ROOT_CA_DER {
         return Ok(false);
     }
-    if let Some(sim_root) = &policy.sim_root {
-        if root.as_slice() == sim_root.der() {
-            return Ok(true);
-        }
+    if let Some(sim_root) = &policy.sim_root
+        && root.as_slice() == sim_root.der()
+    {
+        return Ok(true);
     }
     let name = pki::parse_cert(root, "root certificate")
         .map(|c| pki::cert_name(&c))
@@ -535,21 +535,21 @@ fn appraise_sgx(
             &mut a,
         )?;
     }
-    if let Some(id) = policy.isv_prod_id {
-        if q.isv_prod_id() != id {
-            return Err(Error::verify(
-                Step::PolicyMinimumSvn,
-                format!("ISVPRODID {} is not {id}", q.isv_prod_id()),
-            ));
-        }
+    if let Some(id) = policy.isv_prod_id
+        && q.isv_prod_id() != id
+    {
+        return Err(Error::verify(
+            Step::PolicyMinimumSvn,
+            format!("ISVPRODID {} is not {id}", q.isv_prod_id()),
+        ));
     }
-    if let Some(min) = policy.min_isv_svn {
-        if q.isv_svn() < min {
-            return Err(Error::verify(
-                Step::PolicyMinimumSvn,
-                format!("ISVSVN {} is below the minimum {min}", q.isv_svn()),
-            ));
-        }
+    if let Some(min) = policy.min_isv_svn
+        && q.isv_svn() < min
+    {
+        return Err(Error::verify(
+            Step::PolicyMinimumSvn,
+            format!("ISVSVN {} is below the minimum {min}", q.isv_svn()),
+        ));
     }
     Ok(a)
 }

@@ -1,5 +1,11 @@
 //! Every evidence file parses into typed fields, and the parsers fail (never panic) on
 //! truncated or corrupted input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 use common::*;

@@ -1,5 +1,11 @@
 //! SGX: real evidence verifies at its capture time, fails at the step that a flipped byte
 //! breaks, and stale collateral at today's date is reported.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 use common::*;

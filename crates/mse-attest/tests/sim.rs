@@ -1,5 +1,11 @@
 //! Simulation quotes: the same checks as SGX against a simulation root; accepted only with
 //! allow_simulation, and then SIMULATED everywhere.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 use common::*;

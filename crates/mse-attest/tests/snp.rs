@@ -1,4 +1,10 @@
 //! SEV-SNP: chains to the pinned ARK, report signature, TCB against the VCEK, policy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 use common::*;

@@ -1,5 +1,11 @@
 //! TDX: dcap-qvl samples verify at their collateral time; testdata quotes fail at the step a
 //! flipped byte breaks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 mod common;
 use common::*;

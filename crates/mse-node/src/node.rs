@@ -30,6 +30,9 @@ use crate::server::{self, Phase, Shared};
 use crate::tls::{self, Alpn};
 use crate::{runtime, sandbox};
 
+/// Where the configuration server learns whether the app started (its reply to the POST).
+type ConfigReply = oneshot::Sender<Result<(), String>>;
+
 /// How long open requests may take to finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(30);
 /// WSGI request bodies above this are refused (hypercorn's `wsgi_max_body_size`, as the original).
@@ -127,10 +130,7 @@ async fn serve(
     };
 
     // 3. Configuration.
-    let (owner_tls, reply): (
-        Option<Arc<ServerConfig>>,
-        Option<oneshot::Sender<Result<(), String>>>,
-    ) = if installed {
+    let (owner_tls, reply): (Option<Arc<ServerConfig>>, Option<ConfigReply>) = if installed {
         tracing::info!(module = %paths.module.display(), "code already installed (restart): skipping the configuration server");
         let owner_tls = match &owner_chain {
             Some(chain) => Some(owner_tls_from_disk(&paths, chain.clone())?),
@@ -211,15 +211,15 @@ async fn serve(
             return Err(e);
         }
     };
-    if launch.sandbox {
-        if let Err(e) = sandbox::no_new_processes() {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err("the node cannot confine the app".into()));
-            }
-            stop_server("seccomp failed");
-            let _ = server.await;
-            return Err(e);
+    if launch.sandbox
+        && let Err(e) = sandbox::no_new_processes()
+    {
+        if let Some(reply) = reply {
+            let _ = reply.send(Err("the node cannot confine the app".into()));
         }
+        stop_server("seccomp failed");
+        let _ = server.await;
+        return Err(e);
     }
     shared.set_phase(Phase::Serving {
         app: app.clone(),
@@ -277,8 +277,7 @@ fn owner_tls_from_disk(
         )
     })?);
     let key = tls::parse_key(&pem).with_context(|| path.display().to_string())?;
-    Ok(tls::server_config(chain, key, Alpn::H2AndHttp11)
-        .with_context(|| path.display().to_string())?)
+    tls::server_config(chain, key, Alpn::H2AndHttp11).with_context(|| path.display().to_string())
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -5,6 +5,12 @@
 //! The parent runs every scenario (or those whose name contains the first argument) as
 //! `$0` with `MSE_SANDBOX_SCENARIO=<name>`, checks its exit status and output, and prints the
 //! `N passed, N failed` line. Linux only (as root for the privileged storage scenarios).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -7,6 +7,12 @@
 //!
 //! The child is this same binary with `MSE_SANDBOX_PY_CHILD=1`, so the filter and the Landlock
 //! domain never touch the test harness. Prints `N passed, N failed`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};

@@ -81,14 +81,14 @@ impl TeeBackend for Gramine {
                 source,
             })?;
             // An empty or foreign quote means another writer raced us (or a slow interface).
-            if let Ok(q) = sgx::Quote::parse(&quote) {
-                if q.report_data() == report_data {
-                    return Ok(Evidence {
-                        kind: TeeKind::Sgx,
-                        oid: oids::SGX_QUOTE,
-                        bytes: q.as_bytes().to_vec(),
-                    });
-                }
+            if let Ok(q) = sgx::Quote::parse(&quote)
+                && q.report_data() == report_data
+            {
+                return Ok(Evidence {
+                    kind: TeeKind::Sgx,
+                    oid: oids::SGX_QUOTE,
+                    bytes: q.as_bytes().to_vec(),
+                });
             }
             if start.elapsed() > DEADLINE {
                 return Err(Error::BadEvidence {

@@ -160,10 +160,11 @@ impl TeeBackend for Tsm {
             let g_write = self.generation()?;
             let out = fs::read(&outblob).map_err(|e| io(&outblob, e))?;
             let g_read = self.generation()?;
-            if g_write == g_read && !out.is_empty() {
-                if let Some(ev) = self.accept(&out, report_data)? {
-                    return Ok(ev);
-                }
+            if g_write == g_read
+                && !out.is_empty()
+                && let Some(ev) = self.accept(&out, report_data)?
+            {
+                return Ok(ev);
             }
             if start.elapsed() > DEADLINE {
                 return Err(Error::BadEvidence {

@@ -10,6 +10,12 @@
 //!   SNP report from the fixtures with its report data replaced, so not validly signed: the
 //!   backend checks structure and report data, verifiers check signatures) and `auxblob`
 //!   (GHCB certificate table), then increments `generation`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -311,8 +311,9 @@ impl Parser<'_> {
                             self.i += 2;
                         }
                         _ => {
-                            return Err(self
-                                .unexpected("an escapable character or two hex digits after `\\`"));
+                            return Err(self.unexpected(
+                                "an escapable character or two hex digits after `\\`",
+                            ));
                         }
                     }
                     last_was_escape = true;

@@ -159,10 +159,11 @@ impl StagedCode {
 
 impl Drop for StagedCode {
     fn drop(&mut self) {
-        if !self.committed && self.staging.exists() {
-            if let Err(e) = remove_any(&self.staging) {
-                tracing::error!(path = %self.staging.display(), error = %e, "cannot remove staged code");
-            }
+        if !self.committed
+            && self.staging.exists()
+            && let Err(e) = remove_any(&self.staging)
+        {
+            tracing::error!(path = %self.staging.display(), error = %e, "cannot remove staged code");
         }
     }
 }

@@ -164,7 +164,7 @@ fn is_truthy(raw: &str) -> bool {
         "null" | "false" | "\"\"" => false,
         _ if inner_empty('[', ']') || inner_empty('{', '}') => false,
         _ if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
-            raw.parse::<f64>().map_or(true, |n| n != 0.0)
+            raw.parse::<f64>() != Ok(0.0)
         }
         _ => true,
     }

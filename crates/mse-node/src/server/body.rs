@@ -97,10 +97,10 @@ impl Body for NodeBody {
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(BoxError::from))),
         };
-        if let (Poll::Ready(Some(Ok(frame))), Some(log)) = (&polled, this.log.as_mut()) {
-            if let Some(data) = frame.data_ref() {
-                log.bytes += data.len() as u64;
-            }
+        if let (Poll::Ready(Some(Ok(frame))), Some(log)) = (&polled, this.log.as_mut())
+            && let Some(data) = frame.data_ref()
+        {
+            log.bytes += data.len() as u64;
         }
         polled
     }

@@ -419,12 +419,11 @@ pub fn files_containing(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
             let Ok(ty) = e.file_type() else { continue };
             if ty.is_dir() {
                 stack.push(e.path());
-            } else if ty.is_file() {
-                if let Ok(bytes) = std::fs::read(e.path()) {
-                    if bytes.windows(needle.len()).any(|w| w == needle) {
-                        hits.push(e.path());
-                    }
-                }
+            } else if ty.is_file()
+                && let Ok(bytes) = std::fs::read(e.path())
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                hits.push(e.path());
             }
         }
     }

@@ -147,6 +147,7 @@ fn decode_hex_key(s: &str, out: &mut [u8; KEY_LEN], what: &'static str) -> Resul
 mod tests {
     use super::*;
 
+    // THREAT: T16
     #[test]
     fn code_key_hex_round_trip_and_redacted_debug() {
         let key = CodeKey::from_bytes(core::array::from_fn(|i| i as u8));

@@ -88,6 +88,7 @@ fn ships_encrypted_files_clear_requirements_and_nothing_ignored_or_hidden() {
     assert_eq!(fs::read_dir(work.path()).unwrap().count(), 1);
 }
 
+// THREAT: T2
 #[test]
 fn same_key_and_nonce_map_give_identical_bytes() {
     let src = source();
@@ -167,6 +168,7 @@ fn round_trip_decrypts_exactly_the_encrypted_files() {
     assert!(enc.join("app.py.enc").exists());
 }
 
+// THREAT: T7
 #[cfg(unix)]
 #[test]
 fn decrypted_files_are_private() {
@@ -182,6 +184,7 @@ fn decrypted_files_are_private() {
     assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
 
+// THREAT: T14
 #[test]
 fn decrypt_is_all_or_nothing_and_names_the_bad_file() {
     let src = source();
@@ -217,6 +220,7 @@ fn decrypt_is_all_or_nothing_and_names_the_bad_file() {
     }
 }
 
+// THREAT: T14
 #[test]
 fn wrong_key_fails_on_the_first_file() {
     let src = source();
@@ -266,6 +270,7 @@ fn destination_rules() {
     ));
 }
 
+// THREAT: T15
 #[cfg(unix)]
 #[test]
 fn symlinks_leaving_the_tree_are_refused_in_both_directions() {

@@ -113,6 +113,7 @@ fn payload(uuid: &str, key: &str) -> Vec<u8> {
     format!(r#"{{"uuid": "{uuid}", "code_secret_key": "{key}", "app_secrets": {{"login": "{SECRET}"}}}}"#).into_bytes()
 }
 
+// THREAT: T8, T9, T7
 #[test]
 fn bad_payloads_are_refused_clearly_and_write_nothing() {
     let Some(python) = python() else { return };
@@ -184,6 +185,7 @@ fn bad_payloads_are_refused_clearly_and_write_nothing() {
     assert_eq!(run_python(&python, &script, &[]).trim(), SECRET);
 }
 
+// THREAT: T14
 #[test]
 fn a_truncated_encrypted_file_is_named_and_nothing_is_served() {
     let Some(python) = python() else { return };
@@ -201,6 +203,7 @@ fn a_truncated_encrypted_file_is_named_and_nothing_is_served() {
     w.assert_clean("truncated ciphertext");
 }
 
+// THREAT: T14
 #[test]
 fn a_tampered_encrypted_file_is_named_and_nothing_is_served() {
     let Some(python) = python() else { return };

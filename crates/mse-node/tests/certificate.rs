@@ -16,6 +16,7 @@ use mse_node::identity::keys::TlsKey;
 
 const SUBJECT: &str = "CN=localhost,O=MyApp Company,C=FR,L=Paris,ST=Ile-de-France";
 
+// THREAT: T5, T6
 #[test]
 fn the_certificate_parses_everywhere_and_binds_both_keys() {
     let Some(python) = python() else { return };

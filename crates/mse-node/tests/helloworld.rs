@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 
+// THREAT: T1, T6
 #[test]
 fn the_seed_app_over_pinned_ra_tls_from_requests_and_curl() {
     let Some(python) = python() else { return };

@@ -120,6 +120,7 @@ fn timeout_starts_clear_code_without_secrets() {
     assert!(!node.view(&dirs.secrets()).exists());
 }
 
+// THREAT: T1, T14
 #[test]
 fn timeout_with_encrypted_code_fails_instead_of_serving_ciphertext() {
     let Some(python) = python() else { return };

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 
+// THREAT: T1
 #[test]
 fn mse_cli_configures_the_node_with_the_key_inside_sealed_secrets() {
     let (Some(python), Some(cli)) = (python(), mse_cli_python()) else {

@@ -417,7 +417,7 @@ fn classify_root(chain: &[Vec<u8>], policy: &Policy) -> Result<bool> {
         return Err(Error::verify(
             Step::PolicySimulation,
             match &policy.sim_root {
-                None => "this is mse SIMULATION evidence: its chain ends at an mse simulation root, not at Intel's. No TEE protects this node. Accept it only for local development, with allow_simulation (mse verify --allow-simulation)".to_owned(),
+                None => "this is mse SIMULATION evidence: its chain ends at an mse simulation root, not at Intel's. No TEE protects this node. Accept it only for local development, with allow_simulation (`mse verify --policy dev`, which trusts this machine's simulation root)".to_owned(),
                 Some(_) => "this is mse SIMULATION evidence from another installation: its simulation root is not the one the policy trusts".to_owned(),
             },
         ));

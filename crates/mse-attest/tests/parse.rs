@@ -37,6 +37,7 @@ fn intel_sgx_ra_quote_has_the_published_identity() {
     assert_eq!(pck.ca, dcap::PckCa::Platform);
 }
 
+// THREAT: T3 — every SGX quote parses.
 #[test]
 fn every_sgx_quote_parses() {
     for f in [
@@ -240,6 +241,7 @@ fn evidence_file_round_trips_and_signer_matches() {
 }
 
 /// Every strict prefix and a byte flip at every position: an error or a value, never a panic.
+// THREAT: T3 — parsers never panic on truncated or corrupted input.
 #[test]
 fn parsers_never_panic_on_prefixes_or_flips() {
     let inputs: Vec<(&str, Vec<u8>)> = vec![

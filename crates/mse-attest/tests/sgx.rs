@@ -46,6 +46,7 @@ fn expected_mse(ev: &EvidenceFile) -> Expected {
     }
 }
 
+// THREAT: T3, T13 — real evidence with full collateral verifies at its capture time (2023-06-01).
 #[test]
 fn mse_evidence_file_verifies_at_capture_time_under_mse_compatible() {
     let (ev, cert, coll) = mse_evidence();
@@ -82,6 +83,7 @@ fn mse_evidence_file_verifies_at_capture_time_under_mse_compatible() {
     );
 }
 
+// THREAT: T13 — collateral never valid at one instant: refused by the strict policy, with the dates.
 #[test]
 fn mse_evidence_file_is_refused_by_the_strict_policy_with_the_reason() {
     let (ev, cert, coll) = mse_evidence();
@@ -101,6 +103,7 @@ fn mse_evidence_file_is_refused_by_the_strict_policy_with_the_reason() {
     );
 }
 
+// THREAT: T13 — stale collateral at today's date is reported as such.
 #[test]
 fn stale_collateral_at_today_is_reported() {
     let (ev, cert, coll) = mse_evidence();
@@ -156,6 +159,7 @@ fn stale_collateral_at_today_is_reported() {
     assert!(a.collateral.as_ref().unwrap().stale);
 }
 
+// THREAT: T3 — one flipped byte (signature, measurement, report data, QE report, each chain certificate) fails, naming the step.
 #[test]
 fn flipped_bytes_in_the_mse_quote_fail_at_the_right_step() {
     let (ev, cert, coll) = mse_evidence();
@@ -192,6 +196,7 @@ fn flipped_bytes_in_the_mse_quote_fail_at_the_right_step() {
     }
 }
 
+// THREAT: T2 — the measurement and signer must be the expected ones.
 #[test]
 fn the_measurement_and_signer_must_be_the_expected_ones() {
     let (ev, cert, coll) = mse_evidence();
@@ -230,6 +235,7 @@ fn the_measurement_and_signer_must_be_the_expected_ones() {
     );
 }
 
+// THREAT: T3, T13 — tampered collateral fails at the collateral step.
 #[test]
 fn a_flipped_byte_in_the_collateral_fails_collateral() {
     let (ev, cert, _) = mse_evidence();
@@ -256,6 +262,7 @@ fn a_flipped_byte_in_the_collateral_fails_collateral() {
     assert!(e.contains("TCB info"), "{e}");
 }
 
+// THREAT: T5 — report data without an enclave key is accepted only by mse-compatible.
 #[test]
 fn legacy_zero_enclave_key_is_only_mse_compatible() {
     let (ev, cert, coll) = mse_evidence();
@@ -269,6 +276,7 @@ fn legacy_zero_enclave_key_is_only_mse_compatible() {
     assert!(e.contains("all zero"), "{e}");
 }
 
+// THREAT: T5 — report data binds the certificate's TLS key.
 #[test]
 fn report_data_must_bind_the_certificate_key() {
     let (ev, cert, coll) = mse_evidence();
@@ -311,6 +319,7 @@ fn report_data_must_bind_the_certificate_key() {
     assert_eq!(a.binding, Binding::Exact);
 }
 
+// THREAT: T4 — the debug-enclave certificate is rejected under the default policy.
 #[test]
 fn debug_enclave_certificate_is_rejected_by_default() {
     let cert =
@@ -347,6 +356,7 @@ fn debug_enclave_certificate_is_rejected_by_default() {
     assert!(a.warnings.iter().any(|w| w.contains("DEBUG")));
 }
 
+// THREAT: T13 — TCB status is policy; stale collateral today is an error or a warning.
 #[test]
 fn dcap_qvl_sample_verifies_and_its_tcb_status_is_policy() {
     let c = Collateral::from_dcap_qvl_json(
@@ -397,6 +407,7 @@ fn dcap_qvl_sample_verifies_and_its_tcb_status_is_policy() {
     );
 }
 
+// THREAT: T3, T13 — no collateral is an error; flips fail at the step they break.
 #[test]
 fn quotes_without_collateral_need_it_unless_skipped() {
     for f in [

@@ -60,6 +60,7 @@ fn sim_quote_round_trips_through_the_parser() {
     assert_eq!(q.padding(), 0);
 }
 
+// THREAT: T12 — sim evidence verifies only with allow_simulation; the error says why; reports say SIMULATED.
 #[test]
 fn sim_verifies_only_with_allow_simulation() {
     let (root, s) = signer(false);
@@ -113,6 +114,7 @@ fn sim_verifies_only_with_allow_simulation() {
     assert_eq!(json["ok"], true);
 }
 
+// THREAT: T12 — another installation's simulation root is refused.
 #[test]
 fn another_installations_root_is_refused() {
     let (_, s) = signer(false);
@@ -131,6 +133,7 @@ fn another_installations_root_is_refused() {
     assert!(msg.contains("another installation"), "{msg}");
 }
 
+// THREAT: T3, T12 — the simulation path runs the same signature and chain checks.
 #[test]
 fn flipped_bytes_fail_at_the_right_step() {
     let (root, s) = signer(false);
@@ -158,6 +161,7 @@ fn flipped_bytes_fail_at_the_right_step() {
     expect_step(run(bad), Step::PckChain);
 }
 
+// THREAT: T4 — debug is refused in simulation too.
 #[test]
 fn debug_sim_is_refused_unless_allowed() {
     let (root, s) = signer(true);
@@ -184,6 +188,7 @@ fn debug_sim_is_refused_unless_allowed() {
     assert!(a.debug && a.simulated);
 }
 
+// THREAT: T5 — fresh evidence binds the nonce; a replay fails.
 #[test]
 fn fresh_evidence_binds_the_nonce() {
     let (root, s) = signer(false);
@@ -216,6 +221,7 @@ fn fresh_evidence_binds_the_nonce() {
     assert!(msg.contains("replayed"), "{msg}");
 }
 
+// THREAT: T5 — certificate and fresh report data cannot pass for each other.
 #[test]
 fn report_data_constructions_are_distinct_and_fixed() {
     let tls = [4u8; 65];
@@ -241,6 +247,7 @@ fn report_data_constructions_are_distinct_and_fixed() {
     );
 }
 
+// THREAT: T12 — an Intel certificate is not a simulation root.
 #[test]
 fn sim_root_pem_round_trip_and_checks() {
     let root = SimRootKey::generate(SystemTime::now()).unwrap();

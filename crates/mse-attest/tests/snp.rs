@@ -32,6 +32,7 @@ fn policy() -> Policy {
     Policy::default_strict()
 }
 
+// THREAT: T3 — SNP: flips in signature, measurement, report data, each certificate fail, naming the step.
 #[test]
 fn report_with_its_certificates_verifies_and_flips_fail() {
     let bytes = fixture("tee/snp/report-with-ark-ask-vcek.bin");
@@ -83,6 +84,7 @@ fn report_with_its_certificates_verifies_and_flips_fail() {
     assert!(e.contains("not valid before"), "{e}");
 }
 
+// THREAT: T3 — only the pinned ARK is a root.
 #[test]
 fn an_ark_that_is_not_amds_is_refused() {
     let bytes = fixture("tee/snp/report-with-ark-ask-vcek.bin");
@@ -115,6 +117,7 @@ fn an_ark_that_is_not_amds_is_refused() {
     assert!(e.contains("pinned ARK-Milan"), "{e}");
 }
 
+// THREAT: T3, T13 — VLEK chain; an expired VLEK is reported.
 #[test]
 fn vlek_report_verifies_through_the_asvk() {
     let bytes = fixture("tee/snp/report-vlek.bin");
@@ -150,6 +153,7 @@ fn vlek_report_verifies_through_the_asvk() {
     assert!(e.contains("expired"), "{e}");
 }
 
+// THREAT: T3, T13 — a VCEK for another chip is refused.
 #[test]
 fn bare_report_needs_its_vcek_as_collateral() {
     let bytes = fixture("tee/snp/report-no-cert.bin");
@@ -204,6 +208,7 @@ fn sev_crate_sample_verifies_with_its_vcek() {
     );
 }
 
+// THREAT: T13 — minimum SNP TCB is policy.
 #[test]
 fn minimum_tcb_is_policy() {
     let bytes = fixture("tee/snp/report-with-ark-ask-vcek.bin");
@@ -230,6 +235,7 @@ fn minimum_tcb_is_policy() {
     assert!(e.contains("SNP SPL"), "{e}");
 }
 
+// THREAT: T5 — the SNP RA-TLS certificate binds its key.
 #[test]
 fn snp_ratls_certificate_binds_its_key() {
     let cert = RaTlsCertificate::from_pem(&fixture_str("tee/snp/sev-ratls-cert.pem")).unwrap();

@@ -46,6 +46,7 @@ fn sample(name: &str) -> (RawEvidence, Collateral, SystemTime) {
     )
 }
 
+// THREAT: T3, T2 — TDX with full collateral verifies; flips fail at the step they break.
 #[test]
 fn dcap_qvl_tdx_sample_verifies_and_flips_fail() {
     let (e, c, at) = sample("tdx_quote");
@@ -89,6 +90,7 @@ fn dcap_qvl_tdx_sample_verifies_and_flips_fail() {
 /// dcap-qvl's "outdated" TDX sample carries a TDX module version that no TCB level of its collateral
 /// appraises. An unappraisable TCB is not "OutOfDate": it must fail closed at the TCB step under every
 /// policy, including the lenient `mse-compatible` one.
+// THREAT: T13 — an unappraisable TCB fails closed.
 #[test]
 fn unappraisable_tdx_tcb_fails_closed_under_every_policy() {
     let (e, c, at) = sample("tdx_quote_outdated");
@@ -105,6 +107,7 @@ fn td15ex_sample_verifies() {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+// THREAT: T3 — flips in the testdata TDX quotes fail at the step they break.
 #[test]
 fn testdata_tdx_quotes_check_signatures_without_collateral() {
     let p = Policy::default_strict().insecure_skip_collateral();

@@ -318,6 +318,16 @@ fn unreadable_secrets() {
 }
 
 #[test]
+fn secrets_path_is_a_folder() {
+    let w = World::new();
+    let dir = project(&w);
+    std::fs::remove_file(dir.join("secrets.json")).unwrap();
+    std::fs::create_dir(dir.join("secrets.json")).unwrap();
+    let err = deploy_fails(&w, &dir, Some("code.secrets"));
+    assert!(err.contains("secrets.json"), "{err}");
+}
+
+#[test]
 fn secrets_not_json() {
     let w = World::new();
     let dir = project(&w);

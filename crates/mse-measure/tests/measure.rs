@@ -83,6 +83,7 @@ impl Inputs {
     }
 }
 
+// THREAT: T2 — the measurement covers code, arguments, runtime and node binary.
 #[test]
 fn worked_example_matches_docs() {
     let inputs = example();
@@ -115,6 +116,7 @@ fn worked_example_matches_docs() {
     );
 }
 
+// THREAT: T2 — the measurement covers code, arguments, runtime and node binary.
 #[test]
 fn identical_inputs_give_identical_measurements() {
     let (a, b) = (example(), example());
@@ -126,6 +128,7 @@ fn identical_inputs_give_identical_measurements() {
     );
 }
 
+// THREAT: T2 — the measurement covers code, arguments, runtime and node binary.
 #[test]
 fn one_byte_of_code_changes_it() {
     let inputs = example();
@@ -137,6 +140,7 @@ fn one_byte_of_code_changes_it() {
     assert_ne!(inputs.measurement(), before);
 }
 
+// THREAT: T2 — the measurement covers code, arguments, runtime and node binary.
 #[test]
 fn a_renamed_or_added_code_file_changes_it() {
     let inputs = example();
@@ -158,6 +162,7 @@ fn a_renamed_or_added_code_file_changes_it() {
     assert_ne!(inputs.measurement(), renamed);
 }
 
+// THREAT: T2 — the measurement covers code, arguments, runtime and node binary.
 #[test]
 fn one_argument_or_its_position_changes_it() {
     let mut inputs = example();
@@ -175,6 +180,7 @@ fn one_argument_or_its_position_changes_it() {
     assert_ne!(inputs.measurement(), one);
 }
 
+// THREAT: T2 — the measurement covers code, arguments, runtime and node binary.
 #[test]
 fn the_node_binary_changes_it() {
     let inputs = example();
@@ -183,6 +189,7 @@ fn the_node_binary_changes_it() {
     assert_ne!(inputs.measurement(), before);
 }
 
+// THREAT: T2 — the measurement covers code, arguments, runtime and node binary.
 #[test]
 fn runtime_content_names_exec_bits_links_and_roots_change_it() {
     let inputs = example();

@@ -166,6 +166,13 @@ impl Args {
             if rt.reused { ", cached" } else { "" }
         ));
 
+        // From here on a node may run: Ctrl-C, SIGTERM and a closed terminal stop it (and wipe
+        // what it was given) instead of killing this process with it half-started. The handlers
+        // are installed before the node exists, so no signal lands in between.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt()).context("handling Ctrl-C")?;
+        let mut sigterm = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        let mut sighup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
         let mut flow = Flow {
             ui,
             conf,
@@ -177,7 +184,9 @@ impl Args {
         };
         let result = tokio::select! {
             r = flow.run(&self, expected_override) => r,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            _ = sigint.recv() => Err(anyhow::anyhow!("interrupted (Ctrl-C)")),
+            _ = sigterm.recv() => Err(anyhow::anyhow!("terminated (SIGTERM)")),
+            _ = sighup.recv() => Err(anyhow::anyhow!("the terminal closed (SIGHUP)")),
         };
         match result {
             Ok(outcome) => {
@@ -603,7 +612,12 @@ impl Flow {
             .read_state()
             .is_ok_and(|s| s.phase == Phase::Configured);
         if configured {
-            return; // running with its secrets: the user inspects and stops it
+            // Running with its secrets: the user inspects and stops it.
+            self.ui.info(&format!(
+                "The node holds its configuration and keeps running: mse status {n} · mse stop {n}",
+                n = self.dep.name
+            ));
+            return;
         }
         if let Some(s) = self.supervised.take() {
             s.abort(Duration::from_secs(40));

@@ -33,9 +33,11 @@ impl Args {
         let path = dep.log_path();
         let mut file =
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let mut text = String::new();
-        file.read_to_string(&mut text)
+        // The app writes what it likes: bytes that are not UTF-8 are shown replaced, not fatal.
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
             .with_context(|| format!("reading {}", path.display()))?;
+        let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();
         let start = self.lines.map_or(0, |n| lines.len().saturating_sub(n));
         for line in &lines[start..] {
@@ -45,21 +47,24 @@ impl Args {
             return Ok(ExitCode::SUCCESS);
         }
         let mut pos = file.stream_position()?;
-        let mut partial = String::new();
+        // Bytes, split at newlines before decoding: a read may end inside a character.
+        let mut partial: Vec<u8> = Vec::new();
         loop {
             let running = super::list::summarize(&dep).running;
             file.seek(SeekFrom::Start(pos))?;
-            let mut more = String::new();
-            let n = file.read_to_string(&mut more)?;
+            let mut more = Vec::new();
+            let n = file
+                .read_to_end(&mut more)
+                .with_context(|| format!("reading {}", path.display()))?;
             pos += n as u64;
-            partial.push_str(&more);
-            while let Some(i) = partial.find('\n') {
-                let line: String = partial.drain(..=i).collect();
-                self.emit(line.trim_end_matches('\n'))?;
+            partial.extend_from_slice(&more);
+            while let Some(i) = partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=i).collect();
+                self.emit(String::from_utf8_lossy(&line[..i]).as_ref())?;
             }
             if !running && n == 0 {
                 if !partial.is_empty() {
-                    self.emit(&partial)?;
+                    self.emit(String::from_utf8_lossy(&partial).as_ref())?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }

@@ -3,7 +3,13 @@
 //!
 //! Sources: a local deployment by NAME (expected measurement from its context, recomputed from
 //! the code with `--recompute`; fresh evidence over a nonce), a running node by `--address`, or
-//! a file by `--evidence` (the original's evidence.json, or a PEM RA-TLS certificate).
+//! a file by `--evidence` (the original's evidence.json, a PEM RA-TLS certificate, or raw
+//! evidence: an SGX or TDX quote, an SEV-SNP report with or without its certificate table),
+//! with `--collateral` for what the file does not carry.
+//!
+//! Fails closed: evidence that does not parse is a FAILED report (exit 1), `--fresh` that
+//! cannot be honoured is a FAILED report, and fresh evidence must show the same measurement
+//! as the certificate's when no measurement is expected.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,9 +18,10 @@ use std::time::SystemTime;
 use anyhow::{Context as _, bail};
 use mse_attest::collateral::Collateral;
 use mse_attest::evidence_file::EvidenceFile;
-use mse_attest::ratls::RaTlsCertificate;
-use mse_attest::report::VerifyReport;
+use mse_attest::ratls::{RaTlsCertificate, RawEvidence};
+use mse_attest::report::{Failure, Freshness, VerifyReport};
 use mse_attest::verify::Expected;
+use mse_attest::{Step, TeeKind};
 
 use crate::attest::{self, PolicyChoice};
 use crate::state::{Deployment, Home};
@@ -28,9 +35,14 @@ pub struct Args {
     /// A running node, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     pub address: Option<String>,
-    /// An evidence file: mse-cli's evidence.json, or a PEM RA-TLS certificate.
+    /// An evidence file: mse-cli's evidence.json, a PEM RA-TLS certificate, or raw evidence
+    /// (SGX/TDX quote, SEV-SNP report with or without its certificate table).
     #[arg(long, value_name = "FILE")]
     pub evidence: Option<PathBuf>,
+    /// Collateral for `--evidence`: a dcap-qvl collateral JSON, an mse collateral JSON, or AMD
+    /// certificates (PEM: VCEK or VLEK, ASK, ARK). Replaces an evidence.json's own collateral.
+    #[arg(long, value_name = "FILE", requires = "evidence")]
+    pub collateral: Option<PathBuf>,
     /// The measurement the node must have (hex). Default for NAME: the one computed at deploy.
     #[arg(long, value_name = "HEX")]
     pub measurement: Option<String>,
@@ -106,7 +118,17 @@ impl Args {
 
         if let Some(file) = &self.evidence {
             let policy = attest::policy(self.policy.unwrap_or(PolicyChoice::Strict), &sim_dir)?;
-            return Ok(vec![verify_file(file, &policy, measurement, now)?]);
+            let collateral = match &self.collateral {
+                Some(c) => Some(read_collateral(c)?),
+                None => None,
+            };
+            return Ok(vec![verify_file(
+                file,
+                collateral,
+                &policy,
+                measurement,
+                now,
+            )?]);
         }
 
         let mut deployment = None;
@@ -172,20 +194,35 @@ impl Args {
         let (report, verified) =
             attest::verify_certificate(&cert, &collateral, &policy, &expected, now);
         let mut reports = vec![report];
-        if let (true, Some(v)) = (fresh || self.fresh, verified)
-            && let Some(enclave_key) = v.enclave_key
-        {
-            let client = mse_client::NodeClient::new(&format!("https://{host}:{port}"), &der)?;
-            let (fresh_report, _) = attest::verify_fresh(
-                &client,
-                &cert,
-                &enclave_key,
-                &collateral,
-                &policy,
-                measurement,
-            )
-            .await?;
-            reports.push(fresh_report);
+        if let (true, Some(v)) = (fresh || self.fresh, verified) {
+            match v.enclave_key {
+                Some(enclave_key) => {
+                    let client =
+                        mse_client::NodeClient::new(&format!("https://{host}:{port}"), &der)?;
+                    // Without an expected value, fresh evidence must at least show the
+                    // measurement the certificate's evidence showed.
+                    let pinned = measurement.or_else(|| Some(v.measurement.clone()));
+                    let (fresh_report, _) = attest::verify_fresh(
+                        &client,
+                        &cert,
+                        &enclave_key,
+                        &collateral,
+                        &policy,
+                        pinned,
+                    )
+                    .await?;
+                    reports.push(fresh_report);
+                }
+                // THREAT: T5 — asked for freshness and cannot get it: say so, do not pass.
+                None => reports.push(failed_report(
+                    cert.evidence().kind,
+                    Step::ReportDataBinding,
+                    "fresh evidence was asked for, but the certificate's report data carries no enclave key (all-zero second half, mse-lib-sgx < 2.1): this node cannot answer a nonce, so a replayed certificate cannot be ruled out".into(),
+                    Freshness::Fresh {
+                        nonce: String::new(),
+                    },
+                )),
+            }
         }
         Ok(reports)
     }
@@ -193,30 +230,164 @@ impl Args {
 
 fn verify_file(
     file: &Path,
+    collateral: Option<Collateral>,
     policy: &mse_attest::policy::Policy,
     measurement: Option<Vec<u8>>,
     now: SystemTime,
 ) -> anyhow::Result<VerifyReport> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let (cert, collateral, signer) = if text.trim_start().starts_with('{') {
-        let ev = EvidenceFile::parse(&bytes)
-            .with_context(|| format!("{} is not an evidence.json", file.display()))?;
-        let signer = ev.signer_mr().ok().map(|s| s.to_vec());
-        (ev.certificate()?, ev.collateral()?, signer)
-    } else {
-        let cert = RaTlsCertificate::from_pem(&text)
-            .with_context(|| format!("{} is not a PEM RA-TLS certificate", file.display()))?;
-        (cert, Collateral::none(), None)
-    };
-    let expected = Expected {
+    let mut expected = Expected {
         measurement,
-        signer,
         ..Expected::default()
     };
-    let (mut report, _) = attest::verify_certificate(&cert, &collateral, policy, &expected, now);
-    report.freshness = mse_attest::report::Freshness::File;
+    let mut report = match read_evidence(&bytes) {
+        Ok(FileEvidence::Certificate {
+            cert,
+            collateral: own,
+            signer,
+        }) => {
+            expected.signer = signer;
+            let collateral = collateral.unwrap_or(*own);
+            attest::verify_certificate(&cert, &collateral, policy, &expected, now).0
+        }
+        Ok(FileEvidence::Raw(evidence)) => {
+            let collateral = collateral.unwrap_or_else(Collateral::none);
+            let outcome =
+                mse_attest::verify::verify_at(&evidence, &collateral, policy, &expected, now);
+            VerifyReport::new(&evidence, &expected, Freshness::File, &outcome)
+        }
+        // Untrusted bytes that are not evidence: a negative verdict with the parser's reason.
+        Err((kind, e)) => {
+            let step = e.step().unwrap_or(Step::EvidenceFormat);
+            let text = e.to_string();
+            let reason = if text.starts_with(step.as_str()) {
+                text
+            } else {
+                format!("{step}: {text}")
+            };
+            failed_report(kind, step, reason, Freshness::File)
+        }
+    };
+    report.freshness = Freshness::File;
     Ok(report)
+}
+
+/// What an evidence file holds.
+enum FileEvidence {
+    /// An RA-TLS certificate (PEM, or inside an evidence.json with its collateral and signer).
+    Certificate {
+        cert: Box<RaTlsCertificate>,
+        collateral: Box<Collateral>,
+        signer: Option<Vec<u8>>,
+    },
+    /// Raw evidence: nothing binds it to a key (the report says report data was not checked).
+    Raw(RawEvidence),
+}
+
+/// Recognise an evidence file. On error, the kind it seemed to be and the parser's error.
+fn read_evidence(bytes: &[u8]) -> Result<FileEvidence, (TeeKind, mse_attest::Error)> {
+    let text = std::str::from_utf8(bytes).ok();
+    let trimmed = text.map(str::trim_start).unwrap_or_default();
+    if trimmed.starts_with('{') {
+        let ev = EvidenceFile::parse(bytes).map_err(|e| (TeeKind::Sgx, e))?;
+        let cert = ev.certificate().map_err(|e| (TeeKind::Sgx, e))?;
+        let collateral = ev.collateral().map_err(|e| (cert.evidence().kind, e))?;
+        let signer = ev.signer_mr().ok().map(|s| s.to_vec());
+        return Ok(FileEvidence::Certificate {
+            cert: Box::new(cert),
+            collateral: Box::new(collateral),
+            signer,
+        });
+    }
+    if trimmed.starts_with("-----BEGIN") {
+        let cert = RaTlsCertificate::from_pem(trimmed).map_err(|e| (TeeKind::Sgx, e))?;
+        return Ok(FileEvidence::Certificate {
+            cert: Box::new(cert),
+            collateral: Box::new(Collateral::none()),
+            signer: None,
+        });
+    }
+    // Raw evidence: the parsers are strict, so at most one accepts the bytes.
+    let sgx_err = match mse_attest::sgx::Quote::parse(bytes) {
+        Ok(_) => return Ok(raw(TeeKind::Sgx, bytes)),
+        Err(e) => e,
+    };
+    let tdx_err = match mse_attest::tdx::Quote::parse(bytes) {
+        Ok(_) => return Ok(raw(TeeKind::Tdx, bytes)),
+        Err(e) => e,
+    };
+    let snp_err = match mse_attest::snp::Evidence::parse(bytes) {
+        Ok(_) => return Ok(raw(TeeKind::SevSnp, bytes)),
+        Err(e) => e,
+    };
+    let kind = match bytes.get(4..8) {
+        Some([0x81, 0, 0, 0]) => TeeKind::Tdx,
+        Some([0, 0, 0, 0]) => TeeKind::Sgx,
+        _ => TeeKind::SevSnp,
+    };
+    Err((
+        kind,
+        mse_attest::Error::Verification {
+            step: Step::EvidenceFormat,
+            reason: format!(
+                "not an evidence.json, a PEM RA-TLS certificate, or raw evidence ({sgx_err}; {tdx_err}; {snp_err})"
+            ),
+        },
+    ))
+}
+
+fn raw(kind: TeeKind, bytes: &[u8]) -> FileEvidence {
+    FileEvidence::Raw(RawEvidence {
+        kind,
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// `--collateral`: dcap-qvl's collateral JSON, mse's collateral JSON, or AMD PEM certificates.
+fn read_collateral(path: &Path) -> anyhow::Result<Collateral> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let source = format!("file {}", path.display());
+    let text = String::from_utf8_lossy(&bytes);
+    if text.trim_start().starts_with('{') {
+        return Collateral::from_dcap_qvl_json(&bytes, source)
+            .or_else(|_| Collateral::from_json(&bytes))
+            .with_context(|| {
+                format!(
+                    "{}: neither a dcap-qvl nor an mse collateral JSON",
+                    path.display()
+                )
+            });
+    }
+    if text.contains("-----BEGIN CERTIFICATE-----") {
+        return Collateral::none()
+            .with_amd_certs_pem(&bytes)
+            .with_context(|| format!("{}: bad AMD certificates", path.display()));
+    }
+    anyhow::bail!(
+        "{}: not collateral (expected a dcap-qvl or mse collateral JSON, or AMD PEM certificates)",
+        path.display()
+    )
+}
+
+/// A FAILED report for a failure outside `mse_attest::verify` (unparseable file, freshness
+/// that cannot be had): same shape, reason first.
+fn failed_report(kind: TeeKind, step: Step, reason: String, freshness: Freshness) -> VerifyReport {
+    VerifyReport {
+        ok: false,
+        failure: Some(Failure {
+            step: Some(step),
+            reason,
+        }),
+        tee: kind,
+        simulated: false,
+        measurement_expected: None,
+        measurement_found: None,
+        signer: None,
+        tcb_status: None,
+        freshness,
+        warnings: Vec::new(),
+        appraisal: None,
+    }
 }
 
 /// The measurement of a deployment, recomputed from its code folder, key and nonces, launch

@@ -11,7 +11,6 @@ use zeroize::Zeroizing;
 
 use super::error::{ConfigError, ConfigErrorKind as K};
 use super::parse::{ParsedConfig, SslPaths};
-use crate::mseignore;
 
 /// A configuration that is ready to deploy: files read, every cross-check passed.
 #[derive(Debug)]
@@ -186,7 +185,7 @@ impl Checker<'_> {
             self.err(
                 self.code_key,
                 K::FileUnreadable {
-                    path: dir.join(mseignore::FILE_NAME),
+                    path: dir.join(mse_crypto::ignore::FILE_NAME),
                     reason: e.to_string(),
                 },
             )
@@ -211,7 +210,7 @@ impl Checker<'_> {
                 },
             ));
         };
-        if let Some(pattern) = mseignore::excluded_by(ignore, relfile) {
+        if let Some(pattern) = excluded_by(ignore, relfile) {
             return Err(self.err(
                 key,
                 K::ModuleIgnored {
@@ -236,7 +235,7 @@ impl Checker<'_> {
             return Ok(());
         };
         if let Ok(rel) = f.strip_prefix(&dir)
-            && mseignore::excluded_by(ignore, rel).is_none()
+            && excluded_by(ignore, rel).is_none()
         {
             return Err(self.err(
                 key,
@@ -404,6 +403,33 @@ fn dns_names(cert: &x509_parser::certificate::X509Certificate<'_>) -> Result<Vec
         .unwrap_or_default())
 }
 
+/// Why `relpath` (relative to the code folder) is not shipped: the `.mseignore` pattern that
+/// excludes one of its components, or `.*` for a hidden component; `None` if it is shipped.
+///
+/// The decision is mse-crypto's ([`IgnoreSet`], the matcher `encrypt_tree` applies, and its rule
+/// that hidden entries are never shipped), so what the checks say is what ships; the pattern is
+/// looked up afterwards only to name it in the message.
+fn excluded_by<'a>(patterns: &'a [String], relpath: &Path) -> Option<&'a str> {
+    use mse_crypto::ignore::{IgnoreSet, fnmatch};
+    let set = IgnoreSet::new(patterns);
+    relpath.components().find_map(|c| {
+        let name = c.as_os_str();
+        if name.as_encoded_bytes().starts_with(b".") {
+            return Some(".* (hidden files are never shipped)");
+        }
+        if !set.is_ignored(name) {
+            return None;
+        }
+        let shown = name.to_string_lossy();
+        Some(
+            patterns
+                .iter()
+                .find(|p| fnmatch(&shown, p))
+                .map_or("(a pattern of .mseignore)", String::as_str),
+        )
+    })
+}
+
 /// The original's rule (§1.3): the SAN lists the domain itself, or `*.` + the domain minus its
 /// first label.
 pub(crate) fn covers(names: &[String], domain: &str) -> bool {
@@ -418,7 +444,20 @@ pub(crate) fn covers(names: &[String], domain: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::covers;
+    use super::{covers, excluded_by};
+    use mse_crypto::ignore::parse_mseignore as parse;
+    use std::path::Path;
+
+    #[test]
+    fn a_component_match_excludes_the_whole_subtree() {
+        let pats = parse("venv\n*.pyc\n# comment\n__pycache__/\n");
+        assert_eq!(excluded_by(&pats, Path::new("venv/lib/x.py")), Some("venv"));
+        assert_eq!(excluded_by(&pats, Path::new("pkg/m.pyc")), Some("*.pyc"));
+        assert_eq!(excluded_by(&pats, Path::new("pkg/m.py")), None);
+        // The original's quirk, kept: a trailing slash never matches.
+        assert_eq!(excluded_by(&pats, Path::new("__pycache__/m.py")), None);
+        assert!(excluded_by(&pats, Path::new(".hidden/m.py")).is_some());
+    }
 
     #[test]
     fn wildcard_rule_covers_one_label_only() {

@@ -318,7 +318,7 @@ def wrk(port: int, route: Route, seconds: float, script: Path | None, wrk_cpu: s
         raise RuntimeError(f"wrk failed: {proc.stderr.strip() or proc.stdout.strip()}")
     out = proc.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     errors = 0
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:
@@ -541,15 +541,17 @@ def node_startup(ctx: Ctx, args) -> dict[str, float]:
             try:
                 if not label.startswith("restart"):
                     cfg = Route("cfg", "wsgi", "POST", "/", json.dumps({"uuid": APP_ID}).encode(), "application/json")
-                    while True:
+                    while True:  # until the node listens; then exactly one configuration
                         if proc.poll() is not None:
                             raise RuntimeError("node exited")
                         try:
-                            status, _, _ = https_request(port, cfg, timeout=5)
-                            if status == 200:
-                                break
+                            status, body, _ = https_request(port, cfg, timeout=60)
                         except (OSError, ssl.SSLError):
                             time.sleep(0.005)
+                            continue
+                        if status != 200:
+                            raise RuntimeError(f"configuration refused: {status} {body[:200]!r}")
+                        break
                 wait_ready(proc, port, route)
                 times.append((time.monotonic() - t0) * 1000)
             finally:

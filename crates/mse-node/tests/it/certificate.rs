@@ -3,7 +3,7 @@
 //! through the quote parser with the documented measurement, and fresh evidence.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, SystemTime};

@@ -3,7 +3,7 @@
 //! node keeps waiting for a good one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! encrypt_tree / decrypt_tree behaviour, in Rust only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! the sandbox as seen from the event loop and from the framework's worker threads.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

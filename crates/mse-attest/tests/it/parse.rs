@@ -7,7 +7,7 @@
     reason = "test code"
 )]
 
-mod common;
+use crate::common;
 use common::*;
 
 use mse_attest::ratls::RaTlsCertificate;

@@ -2,7 +2,7 @@
 //! Python's fnmatch, run from the test venv (`MSE_TEST_PYTHON`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

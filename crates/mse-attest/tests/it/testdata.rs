@@ -11,7 +11,7 @@
     reason = "test code"
 )]
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! installed, and stopping on a signal.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

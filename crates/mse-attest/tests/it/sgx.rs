@@ -7,7 +7,7 @@
     reason = "test code"
 )]
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::time::SystemTime;

@@ -3,7 +3,7 @@
 //! and mse-lib-crypto's sealed box, against code encrypted by mse-lib-crypto 1.4.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -2,7 +2,7 @@
 //! re-encrypted with the kept key and nonces gives the very bytes the node received, so the
 //! client's measurement equals the node's; one byte of code, one launch argument or the
 //! runtime changes it. The end-to-end check against a running node (the node's quote) is in
-//! crates/mse-cli/tests/verify.rs.
+//! crates/mse-cli/tests/it/verify.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 use std::fs;

@@ -2,7 +2,7 @@
 //! RA-TLS certificate pinned, configured with Python requests, then used from requests and curl.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,0 +1,13 @@
+//! The integration tests of mse-cli, in one binary: each module was its own test binary, and
+//! linking a dozen of them cold took minutes of CI's budget. Run one module with
+//! `cargo test -p mse-cli --test it MODULE::`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+mod common;
+
+mod cli;
+mod config_errors;
+mod deploy;
+mod scaffold;
+mod verify;

@@ -112,3 +112,11 @@ pub fn mse_toml(data: &[u8]) {
         let _ = mse_cli::config::parse(text, std::path::Path::new("/fuzz/mse.toml"));
     }
 }
+
+/// The file-digest cache a node reads from the host at start (sim backend): any bytes parse
+/// or are refused whole, never a panic.
+pub fn digest_cache(data: &[u8]) {
+    if let Some(cache) = mse_measure::DigestCache::from_bytes(data) {
+        let _ = cache.len();
+    }
+}

@@ -137,37 +137,22 @@ pub fn linked_python(node_binary: &Path) -> anyhow::Result<Option<LinkedPython>>
     }))
 }
 
-/// The runtime roots the node measures, in its order (`sys.path` order): the entries of the
-/// interpreter's standard library (`<libdir>/python3.X`) one by one, sorted by name bytes,
-/// without its `site-packages` and `__pycache__`; then the runtime's site-packages.
-///
-/// This mirrors mse-node's `runtime::measured`; both must change together.
+/// The runtime roots the node measures, in its order (`sys.path` order): the interpreter's
+/// standard library (`<libdir>/python3.X`) entry by entry, then the runtime's site-packages;
+/// the node lists them with the same function ([`mse_measure::python_runtime_roots`]).
 pub fn runtime_roots(
     site_packages: &Path,
     linked: Option<&LinkedPython>,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let mut roots = Vec::new();
     let stdlib = linked.and_then(|l| {
         l.libdir
             .as_ref()
             .map(|d| d.join(format!("python{}", l.version)))
     });
-    if let Some(stdlib) = stdlib.filter(|p| p.is_dir()) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&stdlib)
-            .with_context(|| format!("reading the standard library {}", stdlib.display()))?
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name() != "site-packages" && e.file_name() != "__pycache__")
-            .map(|e| e.path())
-            .collect();
-        entries.sort_by(|a, b| {
-            a.as_os_str()
-                .as_encoded_bytes()
-                .cmp(b.as_os_str().as_encoded_bytes())
-        });
-        roots.extend(entries);
-    }
-    roots.push(site_packages.to_path_buf());
-    Ok(roots)
+    Ok(mse_measure::python_runtime_roots(
+        stdlib.as_deref(),
+        &[site_packages.to_path_buf()],
+    )?)
 }
 
 /// The app's folders (the seed's paths table), under one storage folder.

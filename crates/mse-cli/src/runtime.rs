@@ -183,6 +183,23 @@ pub struct Spec<'a> {
 }
 
 /// `$MSE_CACHE_DIR`, else `$XDG_CACHE_HOME/mse`, else `~/.cache/mse`.
+/// The file-digest cache of the runtimes and node binaries this client measures (see
+/// `mse_measure::DigestCache`): a second deploy reads only the files that changed.
+pub fn digest_cache() -> anyhow::Result<mse_measure::DigestCache> {
+    Ok(mse_measure::DigestCache::open(
+        &cache_dir()?.join("digest-cache"),
+    ))
+}
+
+/// Saves the digest cache; a failure only costs time at the next deploy, so it is a warning.
+pub fn save_digest_cache(cache: &mut mse_measure::DigestCache) {
+    if let Err(e) = cache.save() {
+        tracing::warn!(
+            "cannot save the digest cache: {e}; the next deploy hashes the runtime again"
+        );
+    }
+}
+
 pub fn cache_dir() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("MSE_CACHE_DIR").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));

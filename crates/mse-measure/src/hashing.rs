@@ -8,6 +8,7 @@ use std::thread;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::cache::{DigestCache, Stamp};
 use crate::{Digest, Error, Result};
 
 /// Read size; big enough that syscalls do not dominate, small enough to stay in cache.
@@ -34,6 +35,18 @@ fn digest_with(path: &Path, buf: &mut [u8]) -> Result<Digest> {
         }
     }
     Ok(hasher.finalize().into())
+}
+
+/// [`file_digest`], reading the file only if its `stat` changed since `cache` saw it (symlinks
+/// followed: `/proc/self/exe` is cached as the binary it points to).
+pub fn file_digest_cached(path: &Path, cache: &mut DigestCache) -> Result<Digest> {
+    let stamp = std::fs::metadata(path).ok().and_then(|m| Stamp::of(&m));
+    if let Some(d) = cache.get(path, stamp) {
+        return Ok(d);
+    }
+    let digest = file_digest(path)?;
+    cache.put(path, stamp, digest);
+    Ok(digest)
 }
 
 /// SHA-256 of every file, in the order given; spread over the available cores.

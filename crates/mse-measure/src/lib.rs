@@ -13,18 +13,23 @@
 //! The measurement is SHA-256 of [`Manifest::to_canonical_bytes`]. The exact byte format is
 //! specified in `docs/measurement.md` so a third party can recompute it without this crate.
 //!
-//! Computing it is pure and needs no Docker: hashing a full CPython standard library takes a
-//! fraction of a second, files are hashed in parallel.
+//! Computing it is pure and needs no Docker: files are hashed in parallel, and a [`DigestCache`]
+//! keyed by `stat` lets a node start or a deploy skip the files that did not change.
 
+mod cache;
 mod error;
 mod hashing;
 mod manifest;
 mod runtime;
 
+pub use cache::{CACHE_HEADER, DigestCache, SETTLE};
 pub use error::{Error, Result};
-pub use hashing::file_digest;
+pub use hashing::{file_digest, file_digest_cached};
 pub use manifest::{MANIFEST_HEADER, Manifest, code_digests};
-pub use runtime::{RUNTIME_HEADER, RuntimeDigest, runtime_canonical_bytes, runtime_digest};
+pub use runtime::{
+    RUNTIME_HEADER, RuntimeDigest, python_runtime_roots, runtime_canonical_bytes, runtime_digest,
+    runtime_digest_cached,
+};
 
 /// A SHA-256 digest.
 pub type Digest = [u8; 32];

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 use walkdir::WalkDir;
 
-use crate::hashing::digest_files;
+use crate::cache::DigestCache;
+use crate::hashing::{digest_files, file_digest_cached};
 use crate::runtime::RuntimeDigest;
-use crate::{Digest, Error, Result, file_digest};
+use crate::{Digest, Error, Result};
 
 /// First line of the canonical manifest; changes with any change of the format.
 pub const MANIFEST_HEADER: &str = "mse-measurement/v1";
@@ -49,8 +50,26 @@ impl Manifest {
         app_dir: &Path,
         args: &[String],
     ) -> Result<Self> {
+        Self::from_parts_cached(
+            node_binary,
+            runtime,
+            app_dir,
+            args,
+            &mut DigestCache::in_memory(),
+        )
+    }
+
+    /// [`from_parts`](Self::from_parts), taking the node binary's digest from `cache` when its
+    /// `stat` is unchanged. The caller saves the cache.
+    pub fn from_parts_cached(
+        node_binary: &Path,
+        runtime: &RuntimeDigest,
+        app_dir: &Path,
+        args: &[String],
+        cache: &mut DigestCache,
+    ) -> Result<Self> {
         Ok(Manifest {
-            node: file_digest(node_binary)?,
+            node: file_digest_cached(node_binary, cache)?,
             runtime: runtime.0,
             code: code_digests(app_dir)?,
             args: args.to_vec(),

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 use walkdir::WalkDir;
 
+use crate::cache::{DigestCache, Stamp};
 use crate::hashing::digest_files;
 use crate::manifest::put_bytes;
 use crate::{Digest, Error, Result};
@@ -31,12 +32,52 @@ pub const RUNTIME_HEADER: &str = "mse-runtime/v1";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RuntimeDigest(pub Digest);
 
+/// The runtime roots of a node, in `sys.path` order, as the node measures them: the entries of
+/// the interpreter's standard library `stdlib` one by one (sorted by name bytes, without its own
+/// `site-packages`, which is not on the app's `sys.path`, nor `__pycache__`), then each
+/// `site_packages` directory in the order given. A missing `stdlib` contributes nothing.
+///
+/// The node and the client both call this, so their measurements agree by construction.
+pub fn python_runtime_roots(
+    stdlib: Option<&Path>,
+    site_packages: &[PathBuf],
+) -> Result<Vec<PathBuf>> {
+    let mut roots = Vec::new();
+    if let Some(stdlib) = stdlib.filter(|p| p.is_dir()) {
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(stdlib)
+            .map_err(|e| Error::io("reading the standard library", stdlib, e))?
+        {
+            let entry = entry.map_err(|e| Error::io("reading the standard library", stdlib, e))?;
+            let name = entry.file_name();
+            if name != "site-packages" && name != "__pycache__" {
+                entries.push(entry.path());
+            }
+        }
+        // Byte order of the names: the same on every machine.
+        entries.sort_by(|a, b| {
+            a.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.as_os_str().as_encoded_bytes())
+        });
+        roots.extend(entries);
+    }
+    roots.extend(site_packages.iter().cloned());
+    Ok(roots)
+}
+
 /// Digest of the runtime trees under `roots` (directories or single files, in `sys.path` order).
 ///
 /// The roots' own locations are not part of the digest, only their order and content, so the
 /// same runtime unpacked elsewhere gives the same value.
 pub fn runtime_digest(roots: &[&Path]) -> Result<RuntimeDigest> {
-    let bytes = runtime_canonical_bytes(roots)?;
+    runtime_digest_cached(roots, &mut DigestCache::in_memory())
+}
+
+/// [`runtime_digest`], reading only the files whose `stat` changed since `cache` saw them.
+/// The caller saves the cache.
+pub fn runtime_digest_cached(roots: &[&Path], cache: &mut DigestCache) -> Result<RuntimeDigest> {
+    let bytes = canonical_bytes(roots, cache)?;
     Ok(RuntimeDigest(Sha256::digest(&bytes).into()))
 }
 
@@ -53,12 +94,16 @@ struct Entry {
 
 /// The canonical stream [`runtime_digest`] hashes: diff two of them to see why runtimes differ.
 pub fn runtime_canonical_bytes(roots: &[&Path]) -> Result<Vec<u8>> {
+    canonical_bytes(roots, &mut DigestCache::in_memory())
+}
+
+fn canonical_bytes(roots: &[&Path], cache: &mut DigestCache) -> Result<Vec<u8>> {
     let mut per_root: Vec<Vec<Entry>> = Vec::with_capacity(roots.len());
-    let mut files: Vec<PathBuf> = Vec::new();
+    let mut files: Vec<(PathBuf, Option<Stamp>)> = Vec::new();
     for root in roots {
         per_root.push(list_root(root, &mut files)?);
     }
-    let digests = digest_files(&files)?;
+    let digests = cached_digests(&files, cache)?;
 
     let mut out = Vec::with_capacity(64 + files.len() * 120);
     out.extend_from_slice(RUNTIME_HEADER.as_bytes());
@@ -98,10 +143,10 @@ pub fn runtime_canonical_bytes(roots: &[&Path]) -> Result<Vec<u8>> {
 }
 
 /// Entries of one root, sorted by path bytes; regular files are appended to `files` for hashing.
-fn list_root(root: &Path, files: &mut Vec<PathBuf>) -> Result<Vec<Entry>> {
+fn list_root(root: &Path, files: &mut Vec<(PathBuf, Option<Stamp>)>) -> Result<Vec<Entry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io("opening runtime root", root, e))?;
     if meta.is_file() {
-        files.push(root.to_owned());
+        files.push((root.to_owned(), Stamp::of(&meta)));
         return Ok(vec![Entry {
             path: Vec::new(),
             kind: Kind::File {
@@ -148,7 +193,7 @@ fn list_root(root: &Path, files: &mut Vec<PathBuf>) -> Result<Vec<Entry>> {
             let meta = entry
                 .metadata()
                 .map_err(|e| Error::io("reading metadata of", entry.path(), e.into()))?;
-            files.push(entry.path().to_owned());
+            files.push((entry.path().to_owned(), Stamp::of(&meta)));
             Kind::File {
                 exec: is_exec(&meta),
                 index: files.len() - 1,
@@ -160,6 +205,38 @@ fn list_root(root: &Path, files: &mut Vec<PathBuf>) -> Result<Vec<Entry>> {
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
+}
+
+/// Digests of `files`, in order: from the cache where the stamp is unchanged, hashed (in
+/// parallel) and remembered otherwise.
+fn cached_digests(
+    files: &[(PathBuf, Option<Stamp>)],
+    cache: &mut DigestCache,
+) -> Result<Vec<Digest>> {
+    let mut digests: Vec<Option<Digest>> = files
+        .iter()
+        .map(|(path, stamp)| cache.get(path, *stamp))
+        .collect();
+    let missing: Vec<usize> = (0..files.len())
+        .filter(|&i| digests.get(i).is_some_and(Option::is_none))
+        .collect();
+    let paths: Vec<PathBuf> = missing
+        .iter()
+        .filter_map(|&i| files.get(i).map(|(p, _)| p.clone()))
+        .collect();
+    for (&i, digest) in missing.iter().zip(digest_files(&paths)?) {
+        if let (Some(slot), Some((path, stamp))) = (digests.get_mut(i), files.get(i)) {
+            *slot = Some(digest);
+            cache.put(path, *stamp, digest);
+        }
+    }
+    digests
+        .into_iter()
+        .zip(files)
+        .map(|(d, (p, _))| {
+            d.ok_or_else(|| Error::io("hashing", p, std::io::Error::other("missing digest")))
+        })
+        .collect()
 }
 
 /// Relative path as bytes with `/` separators.

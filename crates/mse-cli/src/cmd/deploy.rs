@@ -157,8 +157,10 @@ impl Args {
         let rt = runtime::ensure(&spec, &runtime::cache_dir()?, &|m| step.update(m))?;
         let roots = node::runtime_roots(&rt.site_packages, linked.as_ref())?;
         let root_refs: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-        let runtime_digest =
-            mse_measure::runtime_digest(&root_refs).context("digesting the Python runtime")?;
+        let mut digests = crate::runtime::digest_cache()?;
+        let runtime_digest = mse_measure::runtime_digest_cached(&root_refs, &mut digests)
+            .context("digesting the Python runtime")?;
+        crate::runtime::save_digest_cache(&mut digests);
         step.done(&format!(
             "{} base, Python {}{}",
             rt.base,
@@ -308,13 +310,16 @@ impl Flow {
         }
         node_args.push(self.conf.parsed.app.to_string());
 
-        let manifest = mse_measure::Manifest::from_parts(
+        let mut digests = crate::runtime::digest_cache()?;
+        let manifest = mse_measure::Manifest::from_parts_cached(
             &self.node_binary,
             &self.runtime_digest,
             &app_dir,
             &node_args,
+            &mut digests,
         )
         .context("computing the expected measurement")?;
+        crate::runtime::save_digest_cache(&mut digests);
         let computed = manifest.measurement().to_vec();
         // Not secret (digests of ciphertext, arguments): kept to explain a mismatch.
         crate::state::write_private(

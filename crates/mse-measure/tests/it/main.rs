@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
+mod cache;
 mod helloworld;
 mod measure;
 mod python_reference;

@@ -179,15 +179,31 @@ pub fn open_tee(launch: &Launch, runtime_roots: &[PathBuf]) -> Result<Arc<dyn Te
 
 fn sim_measurement(launch: &Launch, runtime_roots: &[PathBuf]) -> Result<[u8; 32]> {
     let roots: Vec<&Path> = runtime_roots.iter().map(PathBuf::as_path).collect();
-    let runtime =
-        mse_measure::runtime_digest(&roots).context("cannot digest the Python runtime")?;
-    let manifest = mse_measure::Manifest::from_parts(
+    // The runtime is hundreds of MB; reading it at every start cost seconds. The cache (keyed by
+    // stat, next to the simulation root) reads only what changed; see mse_measure::DigestCache.
+    let cache_file = mse_tee::sim_root_dir().join("digest-cache");
+    let mut cache = mse_measure::DigestCache::open(&cache_file);
+    let runtime = mse_measure::runtime_digest_cached(&roots, &mut cache)
+        .context("cannot digest the Python runtime")?;
+    let manifest = mse_measure::Manifest::from_parts_cached(
         Path::new("/proc/self/exe"),
         &runtime,
         &launch.app_dir,
         &launch.args,
+        &mut cache,
     )
     .context("cannot compute the measurement")?;
+    if let Some(dir) = cache_file.parent() {
+        let saved = std::fs::create_dir_all(dir)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| cache.save().map_err(anyhow::Error::from));
+        if let Err(e) = saved {
+            tracing::warn!(
+                "cannot save the digest cache {}: {e:#}; the next start hashes the runtime again",
+                cache_file.display()
+            );
+        }
+    }
     let m = manifest.measurement();
     tracing::info!(measurement = %hex::encode(m), "simulated measurement computed");
     Ok(m)

@@ -222,3 +222,38 @@ fn a_tampered_encrypted_file_is_named_and_nothing_is_served() {
     );
     w.assert_clean("tampered file");
 }
+
+// THREAT: T9
+#[test]
+fn a_silent_client_is_dropped_and_does_not_hold_the_configuration_server() {
+    use std::io::Read as _;
+    use std::time::{Duration, Instant};
+    let Some(python) = python() else { return };
+    let (w, _key) = Waiting::start(python, |_| {});
+    // Connects and never starts the TLS handshake.
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", w.node.port)).unwrap();
+    let opened = Instant::now();
+    // Meanwhile other clients are served (this GET goes through while the silent one is open).
+    w.assert_clean("with a silent client connected");
+    // The node closes it after its handshake timeout (10 s); without one, this read would block
+    // for the whole 60 s and fail.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    match silent.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("the node sent {n} bytes to a client that never spoke"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!(
+            "the silent connection was not closed by the node after {:?}: {e}\n{}",
+            opened.elapsed(),
+            w.node.logs()
+        ),
+    }
+    assert!(
+        opened.elapsed() < Duration::from_secs(30),
+        "closed only after {:?}",
+        opened.elapsed()
+    );
+}

@@ -182,7 +182,6 @@ pub struct Spec<'a> {
     pub extra: &'a [String],
 }
 
-/// `$MSE_CACHE_DIR`, else `$XDG_CACHE_HOME/mse`, else `~/.cache/mse`.
 /// The file-digest cache of the runtimes and node binaries this client measures (see
 /// `mse_measure::DigestCache`): a second deploy reads only the files that changed.
 pub fn digest_cache() -> anyhow::Result<mse_measure::DigestCache> {
@@ -200,6 +199,7 @@ pub fn save_digest_cache(cache: &mut mse_measure::DigestCache) {
     }
 }
 
+/// `$MSE_CACHE_DIR`, else `$XDG_CACHE_HOME/mse`, else `~/.cache/mse`.
 pub fn cache_dir() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("MSE_CACHE_DIR").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));

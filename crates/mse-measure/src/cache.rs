@@ -210,7 +210,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
         if f.next().is_some() {
             return None;
         }
-        let path = PathBuf::from(std::ffi::OsString::from_vec_compat(path)?);
+        let path = path_from_bytes(path)?;
         let stamp = Stamp {
             dev,
             ino,
@@ -223,22 +223,16 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
     Some(entries)
 }
 
-/// Bytes back to an `OsString`: any bytes on Unix, UTF-8 elsewhere.
-trait FromVecCompat: Sized {
-    fn from_vec_compat(bytes: Vec<u8>) -> Option<Self>;
+/// Bytes back to a path: any bytes on Unix, UTF-8 elsewhere.
+#[cfg(unix)]
+fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    Some(std::ffi::OsString::from_vec(bytes).into())
 }
 
-impl FromVecCompat for std::ffi::OsString {
-    #[cfg(unix)]
-    fn from_vec_compat(bytes: Vec<u8>) -> Option<Self> {
-        use std::os::unix::ffi::OsStringExt;
-        Some(std::ffi::OsString::from_vec(bytes))
-    }
-
-    #[cfg(not(unix))]
-    fn from_vec_compat(bytes: Vec<u8>) -> Option<Self> {
-        String::from_utf8(bytes).ok().map(Into::into)
-    }
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
+    String::from_utf8(bytes).ok().map(Into::into)
 }
 
 #[cfg(test)]

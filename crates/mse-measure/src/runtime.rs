@@ -213,30 +213,32 @@ fn cached_digests(
     files: &[(PathBuf, Option<Stamp>)],
     cache: &mut DigestCache,
 ) -> Result<Vec<Digest>> {
-    let mut digests: Vec<Option<Digest>> = files
+    let cached: Vec<Option<Digest>> = files
         .iter()
         .map(|(path, stamp)| cache.get(path, *stamp))
         .collect();
-    let missing: Vec<usize> = (0..files.len())
-        .filter(|&i| digests.get(i).is_some_and(Option::is_none))
-        .collect();
-    let paths: Vec<PathBuf> = missing
+    let missing: Vec<PathBuf> = files
         .iter()
-        .filter_map(|&i| files.get(i).map(|(p, _)| p.clone()))
+        .zip(&cached)
+        .filter(|(_, c)| c.is_none())
+        .map(|((path, _), _)| path.clone())
         .collect();
-    for (&i, digest) in missing.iter().zip(digest_files(&paths)?) {
-        if let (Some(slot), Some((path, stamp))) = (digests.get_mut(i), files.get(i)) {
-            *slot = Some(digest);
-            cache.put(path, *stamp, digest);
-        }
+    let mut fresh = digest_files(&missing)?.into_iter();
+    let mut out = Vec::with_capacity(files.len());
+    for ((path, stamp), cached) in files.iter().zip(cached) {
+        let digest = match cached {
+            Some(d) => d,
+            None => {
+                let d = fresh.next().ok_or_else(|| {
+                    Error::io("hashing", path, std::io::Error::other("missing digest"))
+                })?;
+                cache.put(path, *stamp, d);
+                d
+            }
+        };
+        out.push(digest);
     }
-    digests
-        .into_iter()
-        .zip(files)
-        .map(|(d, (p, _))| {
-            d.ok_or_else(|| Error::io("hashing", p, std::io::Error::other("missing digest")))
-        })
-        .collect()
+    Ok(out)
 }
 
 /// Relative path as bytes with `/` separators.

@@ -182,6 +182,7 @@ impl Args {
             node_binary,
             rt,
             runtime_digest,
+            digests,
             supervised: None,
         };
         let result = tokio::select! {
@@ -229,6 +230,8 @@ struct Flow {
     node_binary: PathBuf,
     rt: runtime::Runtime,
     runtime_digest: mse_measure::RuntimeDigest,
+    /// Opened once for the runtime; the node binary's digest comes from it too.
+    digests: mse_measure::DigestCache,
     supervised: Option<Supervised>,
 }
 
@@ -310,16 +313,16 @@ impl Flow {
         }
         node_args.push(self.conf.parsed.app.to_string());
 
-        let mut digests = crate::runtime::digest_cache()?;
         let manifest = mse_measure::Manifest::from_parts_cached(
             &self.node_binary,
             &self.runtime_digest,
             &app_dir,
             &node_args,
-            &mut digests,
+            &mut self.digests,
         )
         .context("computing the expected measurement")?;
-        crate::runtime::save_digest_cache(&mut digests);
+        // Writes only if the node binary's digest was new.
+        crate::runtime::save_digest_cache(&mut self.digests);
         let computed = manifest.measurement().to_vec();
         // Not secret (digests of ciphertext, arguments): kept to explain a mismatch.
         crate::state::write_private(

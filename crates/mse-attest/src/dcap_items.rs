@@ -66,55 +66,19 @@ pub(crate) fn appraise_sgx(
         }
     }
 
-    // Signed JSON: chain of the signing certificate to the pinned root, then the signature.
-    let signed = |what: &str, chain_pem: &str, json: &str, sig: &[u8]| -> Result<()> {
-        let chain = crate::dcap::pem_certificates(chain_pem.as_bytes(), "collateral issuer chain")
-            .map_err(|e| coll(format!("{what}: {e}")))?;
-        let mut window = Window { items: Vec::new() };
-        for d in &chain {
-            let cert = pki::parse_cert(d, "collateral issuer certificate")?;
-            window.items.push(crate::collateral::Item {
-                name: String::new(),
-                field: "notAfter",
-                issued: cert.validity().not_before.timestamp(),
-                expires: cert.validity().not_after.timestamp(),
-            });
-        }
-        let t = now.clamp(
-            window.latest_issue(),
-            window.earliest_expiry().max(window.latest_issue()),
-        );
-        pki::verify_chain(
-            &chain,
-            INTEL_SGX_ROOT_CA_DER,
-            pki::at_unix(t),
-            Step::Collateral,
-            what,
-        )?;
-        let first = chain
-            .first()
-            .ok_or_else(|| coll(format!("{what}: empty issuer chain")))?;
-        let signer = pki::parse_cert(first, "collateral signing certificate")?;
-        let point = pki::p256_point(signer.public_key())
-            .ok_or_else(|| coll(format!("{what}: signing key is not P-256")))?;
-        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-            .map_err(|e| coll(format!("{what}: {e}")))?;
-        let sig = p256::ecdsa::Signature::from_slice(sig)
-            .map_err(|e| coll(format!("{what}: malformed signature: {e}")))?;
-        key.verify(json.as_bytes(), &sig)
-            .map_err(|_| coll(format!("{what}: signature does not verify")))
-    };
-    signed(
+    signed_json_item(
         "TCB info",
         &c.tcb_info_issuer_chain,
         &c.tcb_info,
         &c.tcb_info_signature,
+        now,
     )?;
-    signed(
+    signed_json_item(
         "QE identity",
         &c.qe_identity_issuer_chain,
         &c.qe_identity,
         &c.qe_identity_signature,
+        now,
     )?;
 
     // Platform TCB level.
@@ -206,4 +170,52 @@ pub(crate) fn appraise_sgx(
         return Err(Error::verify(Step::Tcb, "TCB status is Revoked"));
     }
     Ok(merged)
+}
+
+/// A signed JSON item (TCB info, QE identity): the chain of its signing certificate ends at the
+/// pinned Intel root and the first certificate's key signed the exact text. Validity is judged
+/// elsewhere: the chain is checked at `now` clamped into its own validity window, so that only
+/// signatures and names are judged here.
+pub(crate) fn signed_json_item(
+    what: &str,
+    chain_pem: &str,
+    json: &str,
+    sig: &[u8],
+    now: i64,
+) -> Result<()> {
+    let chain = crate::dcap::pem_certificates(chain_pem.as_bytes(), "collateral issuer chain")
+        .map_err(|e| coll(format!("{what}: {e}")))?;
+    let mut window = Window { items: Vec::new() };
+    for d in &chain {
+        let cert = pki::parse_cert(d, "collateral issuer certificate")?;
+        window.items.push(crate::collateral::Item {
+            name: String::new(),
+            field: "notAfter",
+            issued: cert.validity().not_before.timestamp(),
+            expires: cert.validity().not_after.timestamp(),
+        });
+    }
+    let t = now.clamp(
+        window.latest_issue(),
+        window.earliest_expiry().max(window.latest_issue()),
+    );
+    pki::verify_chain(
+        &chain,
+        INTEL_SGX_ROOT_CA_DER,
+        pki::at_unix(t),
+        Step::Collateral,
+        what,
+    )?;
+    let first = chain
+        .first()
+        .ok_or_else(|| coll(format!("{what}: empty issuer chain")))?;
+    let signer = pki::parse_cert(first, "collateral signing certificate")?;
+    let point = pki::p256_point(signer.public_key())
+        .ok_or_else(|| coll(format!("{what}: signing key is not P-256")))?;
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+        .map_err(|e| coll(format!("{what}: {e}")))?;
+    let sig = p256::ecdsa::Signature::from_slice(sig)
+        .map_err(|e| coll(format!("{what}: malformed signature: {e}")))?;
+    key.verify(json.as_bytes(), &sig)
+        .map_err(|_| coll(format!("{what}: signature does not verify")))
 }

@@ -7,6 +7,9 @@
 mod common;
 
 mod parse;
+#[cfg(feature = "pccs")]
+mod pccs;
+mod policy;
 mod sgx;
 mod sim;
 mod snp;

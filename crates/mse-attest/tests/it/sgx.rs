@@ -18,10 +18,12 @@ use mse_attest::collateral::Collateral;
 use mse_attest::evidence_file::EvidenceFile;
 use mse_attest::policy::{Policy, TcbStatus};
 use mse_attest::ratls::{RaTlsCertificate, RawEvidence};
+use mse_attest::sgx;
 use mse_attest::verify::{Binding, Expected, verify_at, verify_certificate_at};
 
 const MSE_MRENCLAVE: &str = "0e4ec55e690b06a574af59dfd51baa3866ac4c8d37896effc0f1fad17b31cf3b";
-const MSE_MRSIGNER: &str = "c1c161d0dd996e8a9847de67ea2c00226761f7715a2c422d3012ac10795a1ef5";
+pub(crate) const MSE_MRSIGNER: &str =
+    "c1c161d0dd996e8a9847de67ea2c00226761f7715a2c422d3012ac10795a1ef5";
 
 // Offsets in an SGX v3 quote.
 const MR_ENCLAVE: usize = 48 + 64;
@@ -31,14 +33,14 @@ const ATT_KEY: usize = 500;
 const QE_REPORT: usize = 564;
 const QE_REPORT_SIG: usize = 948;
 
-fn mse_evidence() -> (EvidenceFile, RaTlsCertificate, Collateral) {
+pub(crate) fn mse_evidence() -> (EvidenceFile, RaTlsCertificate, Collateral) {
     let ev = EvidenceFile::parse(&fixture("tee/mse/evidence-home-2023-05.json")).unwrap();
     let cert = ev.certificate().unwrap();
     let coll = ev.collateral().unwrap();
     (ev, cert, coll)
 }
 
-fn expected_mse(ev: &EvidenceFile) -> Expected {
+pub(crate) fn expected_mse(ev: &EvidenceFile) -> Expected {
     Expected {
         measurement: Some(hex::decode(MSE_MRENCLAVE).unwrap()),
         signer: Some(ev.signer_mr().unwrap().to_vec()),
@@ -262,6 +264,150 @@ fn a_flipped_byte_in_the_collateral_fails_collateral() {
     assert!(e.contains("TCB info"), "{e}");
 }
 
+// THREAT: T3, T13 — one flipped byte in each other collateral item of the evidence file fails at
+// the collateral step, naming the item. The file's items were never valid together, so this
+// runs the per-item appraisal (dcap_items), not dcap-qvl.
+#[test]
+fn a_flipped_byte_in_each_collateral_item_fails_collateral_naming_it() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (ev, cert, _) = mse_evidence();
+    let run = |file: &EvidenceFile| {
+        verify_certificate_at(
+            &cert,
+            &file.collateral().unwrap(),
+            &Policy::mse_compatible(),
+            &expected_mse(&ev),
+            day(2023, 6, 1),
+        )
+    };
+    let root_crl = pem::parse(&ev.root_ca_crl).unwrap().into_contents();
+    let pck_crl = pem::parse(&ev.pck_platform_crl).unwrap().into_contents();
+    let tcb_cert = pem::parse(&ev.tcb_cert).unwrap().into_contents();
+    // Re-encoding the PEM fields changes nothing: the flipped files differ by their flip only.
+    let mut reencoded = ev.clone();
+    reencoded.root_ca_crl = pem_lf("X509 CRL", &root_crl);
+    reencoded.pck_platform_crl = pem_lf("X509 CRL", &pck_crl);
+    reencoded.tcb_cert = pem_lf("CERTIFICATE", &tcb_cert);
+    let a = run(&reencoded).unwrap();
+    assert_eq!(a.collateral.as_ref().unwrap().evaluated_at, "per item");
+
+    // (item, tampered file, text the error must contain)
+    let mut cases: Vec<(String, EvidenceFile, String)> = Vec::new();
+
+    // QE identity: base64 of the raw body {"enclaveIdentity":{…},"signature":"<hex>"}. One hex
+    // digit of MRSIGNER (inside the signed object, dates untouched) and the last of the signature.
+    let qe = String::from_utf8(b64.decode(&ev.qe_identity).unwrap()).unwrap();
+    assert!(
+        qe.starts_with("{\"enclaveIdentity\""),
+        "raw JSON body: {qe}"
+    );
+    let body_at = qe.find("\"mrsigner\":\"").unwrap() + "\"mrsigner\":\"".len();
+    for (what, at) in [
+        ("QE identity body (MRSIGNER)", body_at),
+        ("QE identity signature", last_hex_digit_of(&qe, "signature")),
+    ] {
+        let mut bad = ev.clone();
+        bad.qe_identity = b64.encode(flip_hex_digit(&qe, at));
+        cases.push((
+            what.into(),
+            bad,
+            "QE identity: signature does not verify".into(),
+        ));
+    }
+
+    // TCB info signature (its body is flipped in a_flipped_byte_in_the_collateral_fails_collateral):
+    // the field is base64 of the hex text of the JSON body.
+    let tcb_hex = b64.decode(&ev.tcb_info).unwrap();
+    let tcb = String::from_utf8(hex::decode(tcb_hex.trim_ascii()).unwrap()).unwrap();
+    let mut bad = ev.clone();
+    bad.tcb_info = b64.encode(hex::encode(flip_hex_digit(
+        &tcb,
+        last_hex_digit_of(&tcb, "signature"),
+    )));
+    cases.push((
+        "TCB info signature".into(),
+        bad,
+        "TCB info: signature does not verify".into(),
+    ));
+
+    let pck_ca = cert_cn(
+        &sgx::Quote::parse(&cert.evidence().bytes)
+            .unwrap()
+            .pck_chain()
+            .unwrap()[1],
+    );
+    for (part, at) in [
+        ("TBS (authority key id)", crl_flip_at(&root_crl).tbs),
+        ("signature", crl_flip_at(&root_crl).signature),
+    ] {
+        let mut bad = ev.clone();
+        bad.root_ca_crl = pem_lf("X509 CRL", &flip(&root_crl, at));
+        cases.push((
+            format!("root CA CRL {part}"),
+            bad,
+            "root CA CRL: signature does not verify with \"Intel SGX Root CA\"".into(),
+        ));
+    }
+    for (part, at) in [
+        ("TBS (authority key id)", crl_flip_at(&pck_crl).tbs),
+        ("signature", crl_flip_at(&pck_crl).signature),
+    ] {
+        let mut bad = ev.clone();
+        bad.pck_platform_crl = pem_lf("X509 CRL", &flip(&pck_crl, at));
+        cases.push((
+            format!("PCK CRL {part}"),
+            bad,
+            format!("PCK CRL: signature does not verify with {pck_ca:?}"),
+        ));
+    }
+    for (part, at) in [
+        ("TBS (serial number)", cert_flip_at(&tcb_cert).tbs),
+        ("signature", cert_flip_at(&tcb_cert).signature),
+    ] {
+        let mut bad = ev.clone();
+        bad.tcb_cert = pem_lf("CERTIFICATE", &flip(&tcb_cert, at));
+        cases.push((
+            format!("TCB signing certificate {part}"),
+            bad,
+            "signature of \"Intel SGX TCB Signing\" by \"Intel SGX Root CA\" does not verify"
+                .into(),
+        ));
+    }
+
+    assert_eq!(cases.len(), 9);
+    for (what, bad, want) in cases {
+        let e = expect_step(run(&bad), Step::Collateral);
+        assert!(e.contains(&want), "{what}: {e}");
+    }
+}
+
+/// Index of the last hex digit of the string value of `"key"` in a JSON text.
+fn last_hex_digit_of(json: &str, key: &str) -> usize {
+    let open = format!("\"{key}\":\"");
+    let start = json.find(&open).unwrap() + open.len();
+    let len = json[start..].find('"').unwrap();
+    assert!(
+        len > 0
+            && json[start..start + len]
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit())
+    );
+    start + len - 1
+}
+
+/// `s` with the hex digit at `at` replaced by another hex digit.
+fn flip_hex_digit(s: &str, at: usize) -> String {
+    let mut b = s.as_bytes().to_vec();
+    assert!(
+        b[at].is_ascii_hexdigit(),
+        "{:?} is not a hex digit",
+        b[at] as char
+    );
+    b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+    String::from_utf8(b).unwrap()
+}
+
 // THREAT: T5 — report data without an enclave key is accepted only by mse-compatible.
 #[test]
 fn legacy_zero_enclave_key_is_only_mse_compatible() {
@@ -460,6 +606,15 @@ fn quotes_without_collateral_need_it_unless_skipped() {
         expect_step(run(flip(&bytes, REPORT_DATA)), Step::QuoteSignature);
         expect_step(run(flip_pem(&bytes, 0)), Step::PckChain);
         expect_step(run(flip_pem(&bytes, 1)), Step::PckChain);
+        let chain = sgx::Quote::parse(&bytes).unwrap().pck_chain().unwrap();
+        assert_eq!(chain.len(), 3, "{f}: PCK leaf, PCK CA, root");
+        for (what, bad) in pem_chain_flips(&bytes, &chain, 2) {
+            let e = expect_step(run(bad), Step::PckChain);
+            assert!(
+                e.contains("not at the pinned Intel SGX Root CA"),
+                "{f}, root {what}: {e}"
+            );
+        }
     }
 }
 

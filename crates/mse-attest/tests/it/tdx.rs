@@ -133,6 +133,35 @@ fn testdata_tdx_quotes_check_signatures_without_collateral() {
     }
 }
 
+// THREAT: T3 — one flipped byte in the TBS or the signature of each certificate of the testdata
+// quotes' PCK chain fails: leaf and PCK CA at their signature, the root as not the pinned one.
+#[test]
+fn testdata_tdx_quote_chain_flips_fail_at_the_chain_or_the_pinned_root() {
+    let p = Policy::default_strict().insecure_skip_collateral();
+    let at = day(2024, 1, 1);
+    for f in ["tee/tdx/tdx-quote.dat", "tee/tdx/azure-tdx-quote.bin"] {
+        let b = fixture(f);
+        let chain = tdx::Quote::parse(&b).unwrap().pck_chain().unwrap();
+        assert_eq!(chain.len(), 3, "{f}: PCK leaf, PCK CA, root");
+        let run = |x: Vec<u8>| verify_at(&ev(x), &Collateral::none(), &p, &Expected::default(), at);
+        for i in 0..3 {
+            for (what, bad) in pem_chain_flips(&b, &chain, i) {
+                let e = expect_step(run(bad), Step::PckChain);
+                let want = if i == 2 {
+                    "not at the pinned Intel SGX Root CA".to_owned()
+                } else {
+                    format!(
+                        "signature of {:?} by {:?} does not verify",
+                        cert_cn(&chain[i]),
+                        cert_cn(&chain[i + 1])
+                    )
+                };
+                assert!(e.contains(&want), "{f}, {what}: {e}");
+            }
+        }
+    }
+}
+
 #[test]
 fn tdx_ratls_certificate() {
     let cert = RaTlsCertificate::from_pem(&fixture_str("tee/tdx/tdx-ratls-cert.pem")).unwrap();

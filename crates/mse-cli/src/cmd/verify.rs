@@ -5,11 +5,15 @@
 //! the code with `--recompute`; fresh evidence over a nonce), a running node by `--address`, or
 //! a file by `--evidence` (the original's evidence.json, a PEM RA-TLS certificate, or raw
 //! evidence: an SGX or TDX quote, an SEV-SNP report with or without its certificate table),
-//! with `--collateral` for what the file does not carry.
+//! with `--collateral` for what the file does not carry. SGX/TDX evidence that carries no
+//! collateral (a node's certificate, a PEM certificate, a raw quote) takes it from a PCCS with
+//! `--pccs URL` or `MSE_PCCS_URL` (cached under the cache folder); without one it fails at the
+//! collateral step, and the reason says so. SEV-SNP and simulation evidence need no PCCS.
 //!
 //! Fails closed: evidence that does not parse is a FAILED report (exit 1), `--fresh` that
 //! cannot be honoured is a FAILED report, and fresh evidence must show the same measurement
-//! as the certificate's when no measurement is expected.
+//! as the certificate's when no measurement is expected. With several reports (certificate and
+//! fresh evidence), the human output puts the failed ones first.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,11 +23,11 @@ use anyhow::{Context as _, bail};
 use mse_attest::collateral::Collateral;
 use mse_attest::evidence_file::EvidenceFile;
 use mse_attest::ratls::{RaTlsCertificate, RawEvidence};
-use mse_attest::report::{Failure, Freshness, VerifyReport};
+use mse_attest::report::{Freshness, VerifyReport};
 use mse_attest::verify::Expected;
 use mse_attest::{Step, TeeKind};
 
-use crate::attest::{self, PolicyChoice};
+use crate::attest::{self, CollateralSource, PolicyChoice, failed_report};
 use crate::state::{Deployment, Home};
 use crate::ui::{self, Ui};
 
@@ -43,6 +47,10 @@ pub struct Args {
     /// certificates (PEM: VCEK or VLEK, ASK, ARK). Replaces an evidence.json's own collateral.
     #[arg(long, value_name = "FILE", requires = "evidence")]
     pub collateral: Option<PathBuf>,
+    /// PCCS (Intel's v4 API) to fetch the collateral of SGX/TDX evidence that carries none (a
+    /// node, a PEM certificate, a raw quote); cached under the cache folder (MSE_CACHE_DIR).
+    #[arg(long, value_name = "URL", env = "MSE_PCCS_URL")]
+    pub pccs: Option<String>,
     /// The measurement the node must have (hex). Default for NAME: the one computed at deploy.
     #[arg(long, value_name = "HEX")]
     pub measurement: Option<String>,
@@ -70,7 +78,7 @@ impl Args {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let reports = rt.block_on(self.verify())?;
+        let reports = rt.block_on(self.verify(ui))?;
         let ok = reports.iter().all(|r| r.ok);
         if self.json {
             if let [one] = reports.as_slice() {
@@ -83,7 +91,10 @@ impl Args {
                 ui::print_json(&values)?;
             }
         } else {
-            for r in &reports {
+            // The reason first: failed reports before the others.
+            let mut ordered: Vec<&VerifyReport> = reports.iter().collect();
+            ordered.sort_by_key(|r| r.ok);
+            for r in ordered {
                 let text = r.to_human();
                 ui::out(text.trim_end())?;
             }
@@ -98,7 +109,7 @@ impl Args {
         })
     }
 
-    async fn verify(&self) -> anyhow::Result<Vec<VerifyReport>> {
+    async fn verify(&self, ui: Ui) -> anyhow::Result<Vec<VerifyReport>> {
         let now = match &self.at {
             Some(t) => {
                 let t =
@@ -115,6 +126,7 @@ impl Args {
             None => None,
         };
         let sim_dir = crate::node::sim_dir()?;
+        let source = CollateralSource::new(self.pccs.as_deref())?;
 
         if let Some(file) = &self.evidence {
             let policy = attest::policy(self.policy.unwrap_or(PolicyChoice::Strict), &sim_dir)?;
@@ -122,13 +134,9 @@ impl Args {
                 Some(c) => Some(read_collateral(c)?),
                 None => None,
             };
-            return Ok(vec![verify_file(
-                file,
-                collateral,
-                &policy,
-                measurement,
-                now,
-            )?]);
+            return Ok(vec![
+                verify_file(file, collateral, &source, &policy, measurement, now, ui).await?,
+            ]);
         }
 
         let mut deployment = None;
@@ -186,13 +194,14 @@ impl Args {
                     .context("the node's certificate is not an RA-TLS certificate"));
             }
         };
-        let collateral = Collateral::none();
+        let collateral = source.collateral_for(cert.evidence(), now, ui).await?;
         let expected = Expected {
             measurement: measurement.clone(),
             ..Expected::default()
         };
-        let (report, verified) =
+        let (mut report, verified) =
             attest::verify_certificate(&cert, &collateral, &policy, &expected, now);
+        attest::hint_missing_collateral(&mut report, &collateral);
         let mut reports = vec![report];
         if let (true, Some(v)) = (fresh || self.fresh, verified) {
             match v.enclave_key {
@@ -202,6 +211,7 @@ impl Args {
                     // Without an expected value, fresh evidence must at least show the
                     // measurement the certificate's evidence showed.
                     let pinned = measurement.or_else(|| Some(v.measurement.clone()));
+                    // The fresh quote comes from the same platform: the same collateral.
                     let (fresh_report, _) = attest::verify_fresh(
                         &client,
                         &cert,
@@ -228,12 +238,16 @@ impl Args {
     }
 }
 
-fn verify_file(
+/// Verify an evidence file. Collateral: `--collateral`, else the file's own (evidence.json),
+/// else the PCCS's if one is given.
+async fn verify_file(
     file: &Path,
     collateral: Option<Collateral>,
+    source: &CollateralSource,
     policy: &mse_attest::policy::Policy,
     measurement: Option<Vec<u8>>,
     now: SystemTime,
+    ui: Ui,
 ) -> anyhow::Result<VerifyReport> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let mut expected = Expected {
@@ -247,14 +261,21 @@ fn verify_file(
             signer,
         }) => {
             expected.signer = signer;
-            let collateral = collateral.unwrap_or(*own);
-            attest::verify_certificate(&cert, &collateral, policy, &expected, now).0
+            let collateral =
+                or_pccs(collateral.unwrap_or(*own), cert.evidence(), source, now, ui).await?;
+            let mut report =
+                attest::verify_certificate(&cert, &collateral, policy, &expected, now).0;
+            attest::hint_missing_collateral(&mut report, &collateral);
+            report
         }
         Ok(FileEvidence::Raw(evidence)) => {
-            let collateral = collateral.unwrap_or_else(Collateral::none);
+            let given = collateral.unwrap_or_else(Collateral::none);
+            let collateral = or_pccs(given, &evidence, source, now, ui).await?;
             let outcome =
                 mse_attest::verify::verify_at(&evidence, &collateral, policy, &expected, now);
-            VerifyReport::new(&evidence, &expected, Freshness::File, &outcome)
+            let mut report = VerifyReport::new(&evidence, &expected, Freshness::File, &outcome);
+            attest::hint_missing_collateral(&mut report, &collateral);
+            report
         }
         // Untrusted bytes that are not evidence: a negative verdict with the parser's reason.
         Err((kind, e)) => {
@@ -270,6 +291,26 @@ fn verify_file(
     };
     report.freshness = Freshness::File;
     Ok(report)
+}
+
+/// `given` (from `--collateral` or the file), unless it has no DCAP collateral and the PCCS
+/// has some for this evidence (AMD certificates given for SNP evidence are kept).
+async fn or_pccs(
+    given: Collateral,
+    evidence: &RawEvidence,
+    source: &CollateralSource,
+    now: SystemTime,
+    ui: Ui,
+) -> anyhow::Result<Collateral> {
+    if given.has_dcap() {
+        return Ok(given);
+    }
+    let from_pccs = source.collateral_for(evidence, now, ui).await?;
+    Ok(if from_pccs.has_dcap() {
+        from_pccs
+    } else {
+        given
+    })
 }
 
 /// What an evidence file holds.
@@ -367,27 +408,6 @@ fn read_collateral(path: &Path) -> anyhow::Result<Collateral> {
         "{}: not collateral (expected a dcap-qvl or mse collateral JSON, or AMD PEM certificates)",
         path.display()
     )
-}
-
-/// A FAILED report for a failure outside `mse_attest::verify` (unparseable file, freshness
-/// that cannot be had): same shape, reason first.
-fn failed_report(kind: TeeKind, step: Step, reason: String, freshness: Freshness) -> VerifyReport {
-    VerifyReport {
-        ok: false,
-        failure: Some(Failure {
-            step: Some(step),
-            reason,
-        }),
-        tee: kind,
-        simulated: false,
-        measurement_expected: None,
-        measurement_found: None,
-        signer: None,
-        tcb_status: None,
-        freshness,
-        warnings: Vec::new(),
-        appraisal: None,
-    }
 }
 
 /// The measurement of a deployment, recomputed from its code folder, key and nonces, launch

@@ -47,6 +47,7 @@ impl World {
             .env("MSE_SIM_DIR", shared.join("mse-sim"))
             .env("MSE_COLOR", "never")
             .env_remove("MSE_NODE")
+            .env_remove("MSE_PCCS_URL")
             .current_dir(self.dir.path());
         if let Some(node) = node_binary() {
             c.env("MSE_NODE", node);

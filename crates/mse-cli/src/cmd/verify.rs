@@ -439,13 +439,18 @@ fn recompute(dep: &Deployment, ctx: &crate::state::Context) -> anyhow::Result<Ve
         .context("the context's node arguments lack --site-packages")?;
     let roots = crate::node::runtime_roots(&site_packages, linked.as_ref())?;
     let refs: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-    let digest = mse_measure::runtime_digest(&refs)?;
-    let manifest = mse_measure::Manifest::from_parts(
+    // The deploy's stat-keyed digest cache (docs/measurement.md): only changed runtime files are
+    // read again, so the recomputation takes milliseconds, not a pass over ~200 MB.
+    let mut cache = crate::runtime::digest_cache()?;
+    let digest = mse_measure::runtime_digest_cached(&refs, &mut cache)?;
+    let manifest = mse_measure::Manifest::from_parts_cached(
         &ctx.local.node_binary,
         &digest,
         &app,
         &ctx.local.node_args,
+        &mut cache,
     )?;
+    crate::runtime::save_digest_cache(&mut cache);
     Ok(manifest.measurement().to_vec())
 }
 

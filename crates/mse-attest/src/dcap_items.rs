@@ -41,20 +41,7 @@ pub(crate) fn appraise_sgx(
         ("root CA CRL", &c.root_ca_crl, &root, &ca),
         ("PCK CRL", &c.pck_crl, &ca, &leaf),
     ] {
-        let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
-            .map_err(|e| coll(format!("{name}: not a DER CRL: {e}")))?;
-        if crl.issuer().as_raw() != issuer.subject().as_raw() {
-            return Err(coll(format!(
-                "{name} is not issued by {:?}",
-                pki::cert_name(issuer)
-            )));
-        }
-        crl.verify_signature(issuer.public_key()).map_err(|_| {
-            coll(format!(
-                "{name}: signature does not verify with {:?}",
-                pki::cert_name(issuer)
-            ))
-        })?;
+        let crl = signed_crl(name, der, issuer)?;
         if crl
             .iter_revoked_certificates()
             .any(|r| r.raw_serial() == subject.raw_serial())
@@ -218,4 +205,27 @@ pub(crate) fn signed_json_item(
         .map_err(|e| coll(format!("{what}: malformed signature: {e}")))?;
     key.verify(json.as_bytes(), &sig)
         .map_err(|_| coll(format!("{what}: signature does not verify")))
+}
+
+/// A DER CRL issued and signed by `issuer` (revocations are the caller's business).
+pub(crate) fn signed_crl<'a>(
+    name: &str,
+    der: &'a [u8],
+    issuer: &x509_parser::certificate::X509Certificate<'_>,
+) -> Result<x509_parser::revocation_list::CertificateRevocationList<'a>> {
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+        .map_err(|e| coll(format!("{name}: not a DER CRL: {e}")))?;
+    if crl.issuer().as_raw() != issuer.subject().as_raw() {
+        return Err(coll(format!(
+            "{name} is not issued by {:?}",
+            pki::cert_name(issuer)
+        )));
+    }
+    crl.verify_signature(issuer.public_key()).map_err(|_| {
+        coll(format!(
+            "{name}: signature does not verify with {:?}",
+            pki::cert_name(issuer)
+        ))
+    })?;
+    Ok(crl)
 }

@@ -29,7 +29,6 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use sha2::{Digest, Sha256};
-use x509_parser::prelude::FromDer as _;
 
 use crate::collateral::{Collateral, DcapParts};
 use crate::error::{Error, Result};
@@ -395,23 +394,8 @@ fn check(c: &Collateral, tee: Tee, fmspc: &str, pck_ca_der: &[u8], now: SystemTi
         ("root CA CRL", &d.root_ca_crl, &root),
         ("PCK CRL", &d.pck_crl, &pck_ca),
     ] {
-        let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+        crate::dcap_items::signed_crl(what, der, issuer)
             .map_err(|e| bad("signed collateral", &e))?;
-        if crl.issuer().as_raw() != issuer.subject().as_raw() {
-            return Err(bad(
-                what,
-                &format!("not issued by {:?}", pki::cert_name(issuer)),
-            ));
-        }
-        crl.verify_signature(issuer.public_key()).map_err(|_| {
-            bad(
-                what,
-                &format!(
-                    "signature does not verify with {:?}",
-                    pki::cert_name(issuer)
-                ),
-            )
-        })?;
     }
     Ok(())
 }

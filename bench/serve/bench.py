@@ -104,6 +104,7 @@ class Ctx:
     work: Path
     threads: int
     node_access_log: bool = False
+    baseline_bin: Path | None = None
 
 
 def module(kind: str) -> str:
@@ -114,7 +115,7 @@ def venv_bin(ctx: Ctx, name: str) -> str:
     return str(ctx.venv / "bin" / name)
 
 
-def node_cmd(kind, port, ctx: Ctx):
+def node_cmd(kind, port, ctx: Ctx, binary: Path | None = None):
     root = Path(tempfile.mkdtemp(prefix="node-", dir=ctx.work))
     app_dir = root / "app"
     shutil.copytree(APPS, app_dir, ignore=shutil.ignore_patterns("__pycache__"))
@@ -122,7 +123,7 @@ def node_cmd(kind, port, ctx: Ctx):
         (root / d).mkdir()
     exp = int(time.time()) + 24 * 3600
     argv = [
-        str(ctx.node_bin), "--ratls", str(exp), "--host", "127.0.0.1", "--port", str(port),
+        str(binary or ctx.node_bin), "--ratls", str(exp), "--host", "127.0.0.1", "--port", str(port),
         "--san", "127.0.0.1", "--app-dir", str(app_dir), "--id", APP_ID, "--tee", "sim",
         "--site-packages", str(ctx.site_packages), "--threads", str(ctx.threads),
         # No configuration is sent: clear code starts after 1 s without secrets, in the sandbox.
@@ -177,7 +178,13 @@ def uvicorn_cmd(kind, port, ctx: Ctx):
 
 SERVERS = {
     "mse-node": Server("mse-node", ("wsgi", "asgi"), node_cmd, "sandbox on, RA-TLS (sim), 8 threads"),
-    "granian": Server("granian", ("wsgi", "asgi"), granian_cmd, "1 worker, 1 runtime thread, 8 blocking threads (WSGI)"),
+    # Only with --baseline-node: another build of the node, to compare two builds in one run.
+    "mse-node@baseline": Server(
+        "mse-node@baseline", ("wsgi", "asgi"),
+        lambda kind, port, ctx: node_cmd(kind, port, ctx, ctx.baseline_bin),
+        "--baseline-node build, same settings",
+    ),
+    "granian": Server("granian", ("wsgi", "asgi"), granian_cmd, "1 worker, 1 runtime thread (+ 8 blocking threads for WSGI)"),
     "gunicorn": Server("gunicorn", ("wsgi",), gunicorn_cmd, "gthread, 1 worker x 8 threads"),
     "uvicorn": Server("uvicorn", ("asgi",), uvicorn_cmd, "1 worker, uvloop + httptools"),
     "hypercorn": Server("hypercorn", ("wsgi", "asgi"), hypercorn_cmd, "1 worker, asyncio"),
@@ -303,6 +310,7 @@ class Run:
     p99: float
     errors: int
     rss_kib: int = 0
+    rep: int = 0
 
 
 def wrk(port: int, route: Route, seconds: float, script: Path | None, wrk_cpu: str) -> Run:
@@ -342,10 +350,20 @@ class Cell:
         return statistics.median(getattr(r, attr) for r in self.runs) if self.runs else float("nan")
 
 
-def measure_server(server: Server, kind: str, routes: list[Route], ctx: Ctx, args) -> tuple[list[Cell], float | None]:
+@dataclass
+class Running:
+    server: Server
+    kind: str
+    port: int
+    proc: subprocess.Popen
+    log: object
+    ready_s: float
+
+
+def start_server(server: Server, kind: str, probe: Route, ctx: Ctx, args) -> Running:
     port = free_port()
     argv, env = server.build(kind, port, ctx)
-    full_env = dict(os.environ) if server.name != "mse-node" else {}
+    full_env = dict(os.environ) if not server.name.startswith("mse-node") else {}
     full_env.update(env)
     full_env.pop("PYTHONPATH", None)
     log = open(ctx.work / f"{server.name}-{kind}.log", "wb")
@@ -354,47 +372,83 @@ def measure_server(server: Server, kind: str, routes: list[Route], ctx: Ctx, arg
         ["taskset", "-c", args.server_cpu, *argv], env=full_env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True, cwd=APPS,
     )
-    cells = []
-    ready = None
+    running = Running(server, kind, port, proc, log, 0.0)
     try:
-        ready = wait_ready(proc, port, routes[0])
-        ready_total = time.monotonic() - t0
-        for route in routes:
-            cell = Cell(server.name, route.name)
-            cells.append(cell)
-            try:
-                status, body, _ = https_request(port, route, timeout=60)
-                if status != 200 or (route.expect is not None and body != route.expect):
-                    raise RuntimeError(f"check failed: {status} {body[:80]!r}")
-                script = lua_script(route, ctx.work)
-                wrk(port, route, args.warmup, script, args.wrk_cpu)
-                for _ in range(args.reps):
-                    sampler = RssSampler(proc.pid)
-                    sampler.start()
-                    run = wrk(port, route, args.duration, script, args.wrk_cpu)
-                    run.rss_kib = sampler.stop()
-                    cell.runs.append(run)
-                print(f"  {server.name:10} {route.name:22} {fmt_cell(cell)}", flush=True)
-            except Exception as e:  # noqa: BLE001 - one cell failing must not stop the table
-                cell.error = str(e)
-                print(f"  {server.name:10} {route.name:22} FAILED: {e}", flush=True)
-    except Exception as e:  # noqa: BLE001
-        for route in routes:
-            cells.append(Cell(server.name, route.name, error=str(e)))
-        print(f"  {server.name:10} FAILED to start: {e} (log: {log.name})", flush=True)
-        ready_total = None
-    finally:
+        wait_ready(proc, port, probe)
+    except Exception:
+        stop_server(running)
+        raise
+    running.ready_s = time.monotonic() - t0
+    return running
+
+
+def stop_server(r: Running) -> None:
+    try:
+        os.killpg(r.proc.pid, signal.SIGTERM)
+        r.proc.wait(timeout=40)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=40)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(r.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        r.proc.wait()
+    r.log.close()
+
+
+def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx, args) -> tuple[list[Cell], dict[str, float]]:
+    """All servers of one interface run at once (idle ones cost nothing); for each route the
+    measured runs are interleaved, server after server, in a rotating order. A drift of the
+    machine during the cell (this VM loses the CPU for 100s of ms at a time, see
+    docs/benchmarks.md) then hits every server alike, and run i of one server can be compared
+    with run i of another."""
+    cells: list[Cell] = []
+    running: list[Running] = []
+    ready: dict[str, float] = {}
+    try:
+        for server in servers:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        log.close()
-    return cells, ready_total
+                r = start_server(server, kind, routes[0], ctx, args)
+                running.append(r)
+                ready[f"{server.name}-{kind}"] = r.ready_s
+                print(f"  {server.name:18} ({kind}; {server.note}) ready in {r.ready_s:.2f} s", flush=True)
+            except Exception as e:  # noqa: BLE001 - one server failing must not stop the table
+                print(f"  {server.name:18} FAILED to start: {e} (log: {ctx.work / f'{server.name}-{kind}.log'})", flush=True)
+                for route in routes:
+                    cells.append(Cell(server.name, route.name, error=f"did not start: {e}"))
+        for route in routes:
+            script = lua_script(route, ctx.work)
+            live: list[tuple[Running, Cell]] = []
+            for r in running:
+                cell = Cell(r.server.name, route.name)
+                cells.append(cell)
+                try:
+                    status, body, _ = https_request(r.port, route, timeout=60)
+                    if status != 200 or (route.expect is not None and body != route.expect):
+                        raise RuntimeError(f"check failed: {status} {body[:80]!r}")
+                    wrk(r.port, route, args.warmup, script, args.wrk_cpu)
+                    live.append((r, cell))
+                except Exception as e:  # noqa: BLE001
+                    cell.error = str(e)
+            for rep in range(args.reps):
+                k = rep % len(live) if live else 0
+                for r, cell in live[k:] + live[:k]:
+                    if cell.error:
+                        continue
+                    try:
+                        sampler = RssSampler(r.proc.pid)
+                        sampler.start()
+                        run = wrk(r.port, route, args.duration, script, args.wrk_cpu)
+                        run.rss_kib = sampler.stop()
+                        run.rep = rep
+                        cell.runs.append(run)
+                    except Exception as e:  # noqa: BLE001
+                        cell.error = str(e)
+            for _, cell in live:
+                print(f"  {cell.server:18} {route.name:22} {fmt_cell(cell)}", flush=True)
+    finally:
+        for r in running:
+            stop_server(r)
+    return cells, ready
 
 
 def fmt_cell(c: Cell) -> str:
@@ -406,7 +460,55 @@ def fmt_cell(c: Cell) -> str:
         f"{c.med('rps'):9.0f} req/s ({min(rps):.0f}-{max(rps):.0f})  p50 {c.med('p50'):6.2f} ms"
         f"  p99 {c.med('p99'):6.2f} ms  RSS {max(r.rss_kib for r in c.runs) / 1024:5.0f} MiB"
         + (f"  ERRORS {errs}" if errs else "")
+        + (f"  (stopped: {c.error})" if c.error else "")
     )
+
+
+def paired_ratio(c: Cell, base: Cell | None) -> float | None:
+    """Median over reps of (this server's run i) / (the base's run i): runs i were taken back to
+    back, so the machine's drift between reps cancels out."""
+    if base is None or not base.runs or not c.runs:
+        return None
+    theirs = {r.rep: r.rps for r in base.runs}
+    ratios = [r.rps / theirs[r.rep] for r in c.runs if theirs.get(r.rep)]
+    return statistics.median(ratios) if ratios else None
+
+
+# --------------------------------------------------------------------------------------------
+# How much of the wall-clock time a CPU actually runs: a busy loop pinned to it, timing the gaps.
+
+AVAILABILITY = r"""
+import sys, time
+seconds = float(sys.argv[1])
+prev = time.monotonic(); end = prev + seconds; lost = 0.0; worst = 0.0
+while prev < end:
+    now = time.monotonic()
+    gap = now - prev
+    if gap > 0.001:
+        lost += gap
+        worst = max(worst, gap)
+    prev = now
+print(1 - lost / seconds, worst * 1000)
+"""
+
+
+def availability(ctx: Ctx, cpu: str, seconds: float = 5) -> tuple[float, float]:
+    """(share of the time the CPU ran this loop, longest stall in ms). On an idle dedicated CPU
+    this is ~1.0 and a few ms; a lower share means the host (or another process) takes the CPU."""
+    out = subprocess.run(
+        ["taskset", "-c", cpu, venv_bin(ctx, "python"), "-c", AVAILABILITY, str(seconds)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def report_availability(ctx: Ctx, args, when: str) -> dict[str, tuple[float, float]]:
+    got = {}
+    for cpu in dict.fromkeys([args.server_cpu, args.wrk_cpu]):
+        share, worst = availability(ctx, cpu)
+        got[cpu] = (share, worst)
+        print(f"CPU {cpu} {when}: ran {share:.0%} of 5 s, longest stall {worst:.0f} ms", flush=True)
+    return got
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,14 +678,15 @@ def table(cells: list[Cell], inproc: dict[str, float]) -> str:
         if not servers:
             continue
         g = by.get(("granian", rname))
-        g_rps = g.med("rps") if g and g.runs else None
         for c in servers:
             if not c.runs:
                 lines.append(f"| {rname} | {c.server} | failed: {c.error} | | | | | | | |")
                 continue
+                continue
             rps = [r.rps for r in c.runs]
             mibs = f"{c.med('rps') * len(TEN_MIB) / MIB:.0f}" if route.throughput else ""
-            xg = f"{c.med('rps') / g_rps:.2f}" if g_rps else ""
+            ratio = paired_ratio(c, g)
+            xg = f"{ratio:.2f}" if ratio is not None else ""
             xi = f"{c.med('rps') / inproc[rname]:.2f}" if rname in inproc else ""
             errs = sum(r.errors for r in c.runs)
             name = f"**{c.server}**" if c.server == "mse-node" else c.server
@@ -605,16 +708,21 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per cell")
     p.add_argument("--reps", type=int, default=3, help="measured runs per cell")
     p.add_argument("--threads", type=int, default=8, help="app threads (node, granian, gunicorn)")
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
+    p.add_argument("--servers", default=",".join(s for s in SERVERS if s != "mse-node@baseline"),
+                   help="comma-separated subset")
     p.add_argument("--routes", default=",".join(ROUTES), help="comma-separated subset")
     p.add_argument("--server-cpu", default="0")
     p.add_argument("--wrk-cpu", default="1")
     p.add_argument("--startup-reps", type=int, default=5)
+    p.add_argument("--baseline-node", type=Path,
+                   help="another mse-node binary, run as server mse-node@baseline next to mse-node")
     p.add_argument("--node-access-log", action="store_true", help="keep the node's access log on (stdout to a file)")
     p.add_argument("--json", type=Path, help="write raw results here")
     args = p.parse_args()
     args.routes = [r for r in args.routes.split(",") if r]
-    args.servers = [s for s in args.servers.split(",") if s]
+    args.servers = [s for s in args.servers.split(",") if s and s != "mse-node@baseline"]
+    if args.baseline_node:
+        args.servers.insert(1, "mse-node@baseline")
 
     site = subprocess.run(
         [str(args.venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -628,26 +736,27 @@ def main() -> int:
          "-addext", "subjectAltName=IP:127.0.0.1"],
         check=True, capture_output=True,
     )
-    ctx = Ctx(args.venv, Path(site), cert, key, args.node, work, args.threads, args.node_access_log)
+    ctx = Ctx(args.venv, Path(site), cert, key, args.node, work, args.threads, args.node_access_log,
+              args.baseline_node)
     print(f"work dir {work}; load before: {os.getloadavg()}", flush=True)
+    avail = {"before": report_availability(ctx, args, "before")}
 
     print("in-process call rates (pinned to CPU %s):" % args.server_cpu, flush=True)
     inproc = inprocess(ctx, args)
     cells: list[Cell] = []
     ready: dict[str, float] = {}
-    for sname in args.servers:
-        server = SERVERS[sname]
-        for kind in server.apps:
-            routes = [ROUTES[r] for r in args.routes if ROUTES[r].app == kind]
-            if not routes:
-                continue
-            print(f"{sname} ({kind}; {server.note}):", flush=True)
-            got, t = measure_server(server, kind, routes, ctx, args)
-            cells += got
-            if t is not None:
-                ready[f"{sname}-{kind}"] = t
+    for kind in ["wsgi", "asgi"]:
+        routes = [ROUTES[r] for r in args.routes if ROUTES[r].app == kind]
+        servers = [SERVERS[s] for s in args.servers if kind in SERVERS[s].apps]
+        if not routes or not servers:
+            continue
+        print(f"{kind.upper()} servers, runs interleaved:", flush=True)
+        got, t = measure_kind(servers, kind, routes, ctx, args)
+        cells += got
+        ready.update(t)
     startup = node_startup(ctx, args) if "mse-node" in args.servers and args.startup_reps > 0 else {}
     print(f"load after: {os.getloadavg()}", flush=True)
+    avail["after"] = report_availability(ctx, args, "after")
     print()
     print(table(cells, inproc))
     if startup:
@@ -657,7 +766,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "cells": [{"server": c.server, "route": c.route, "error": c.error, "runs": [r.__dict__ for r in c.runs]} for c in cells],
-            "inprocess": inproc, "startup_ms": startup, "args": {k: str(v) for k, v in vars(args).items()},
+            "inprocess": inproc, "startup_ms": startup, "availability": avail, "args": {k: str(v) for k, v in vars(args).items()},
         }, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -95,6 +95,10 @@ pub struct Cli {
     #[arg(long, default_value_t = DEFAULT_THREADS, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
 
+    /// Event loop of an ASGI app: uvloop when the runtime has it (auto), or the one named.
+    #[arg(long = "loop", value_name = "LOOP", value_enum, default_value_t = LoopArg::Auto)]
+    pub event_loop: LoopArg,
+
     /// Memory limit of the node process (address space), e.g. 4G or 512M.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory: Option<u64>,
@@ -119,6 +123,14 @@ pub enum TeeArg {
     Sim,
     Gramine,
     Tsm,
+}
+
+/// `--loop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoopArg {
+    Auto,
+    Asyncio,
+    Uvloop,
 }
 
 impl From<TeeArg> for mse_tee::Choice {
@@ -224,6 +236,7 @@ pub struct Launch {
     pub tee: TeeArg,
     pub site_packages: Vec<PathBuf>,
     pub threads: usize,
+    pub event_loop: mse_python::EventLoop,
     pub memory: Option<u64>,
     pub storage_quota: u64,
     pub sandbox: bool,
@@ -335,6 +348,11 @@ impl Cli {
             tee: self.tee,
             site_packages: self.site_packages,
             threads: usize::from(self.threads),
+            event_loop: match self.event_loop {
+                LoopArg::Auto => mse_python::EventLoop::Auto,
+                LoopArg::Asyncio => mse_python::EventLoop::Asyncio,
+                LoopArg::Uvloop => mse_python::EventLoop::Uvloop,
+            },
             memory: self.memory,
             storage_quota: self.storage_quota,
             sandbox: !self.insecure_no_sandbox,

@@ -11,6 +11,7 @@
 //! * [`tls`]: rustls configurations;
 //! * [`runtime`]: the Python runtime, as measured and as readable by the app;
 //! * [`sandbox`]: private storage, Landlock and seccomp, applied in the start-up order;
+//! * [`sched`]: the scheduling policy of the node's threads;
 //! * [`node`]: that order.
 //!
 //! Contract: docs/design/contracts.md (mse-node); behaviour: docs/node.md.
@@ -22,6 +23,7 @@ pub mod paths;
 pub mod provision;
 pub mod runtime;
 pub mod sandbox;
+pub mod sched;
 pub mod server;
 pub mod tls;
 

@@ -28,7 +28,7 @@ use crate::server::config::{Configurator, Configured};
 use crate::server::evidence::EvidenceService;
 use crate::server::{self, Phase, Shared};
 use crate::tls::{self, Alpn};
-use crate::{runtime, sandbox};
+use crate::{runtime, sandbox, sched};
 
 /// Where the configuration server learns whether the app started (its reply to the POST).
 type ConfigReply = oneshot::Sender<Result<(), String>>;
@@ -72,6 +72,17 @@ pub fn run(launch: Launch, paths: Paths) -> Result<()> {
     let installed = install::is_installed(&paths.module)
         .with_context(|| format!("cannot read MODULE_PATH {}", paths.module.display()))?;
 
+    // Before the first thread starts: they all inherit it.
+    match sched::use_batch_policy() {
+        sched::Outcome::Batch => tracing::debug!("threads run under SCHED_BATCH"),
+        sched::Outcome::NiceLeftAlone(nice) => tracing::info!(
+            nice,
+            "the process runs at a nice value other than 0: scheduling policy left as it is"
+        ),
+        sched::Outcome::Unavailable(why) => {
+            tracing::info!(%why, "SCHED_BATCH unavailable: threads keep the default policy")
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -190,6 +201,7 @@ async fn serve(
         env: paths.app_env(),
         threads: launch.threads,
         max_body: MAX_APP_BODY,
+        event_loop: launch.event_loop,
     };
     let rules = launch.sandbox.then(|| {
         (

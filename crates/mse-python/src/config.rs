@@ -34,11 +34,36 @@ pub struct PythonConfig {
     pub threads: usize,
     /// Request body limit in bytes: larger bodies get 413.
     pub max_body: u64,
+    /// The event loop of an ASGI app.
+    pub event_loop: EventLoop,
+}
+
+/// Which event loop runs an ASGI app.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventLoop {
+    /// uvloop when the runtime has it (as uvicorn's and Granian's `auto`), else asyncio's.
+    #[default]
+    Auto,
+    /// The standard library's loop, even when uvloop is installed.
+    Asyncio,
+    /// uvloop; starting fails if the runtime does not have it.
+    Uvloop,
+}
+
+impl EventLoop {
+    /// The name the node's `--loop` takes and the driver understands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Asyncio => "asyncio",
+            Self::Uvloop => "uvloop",
+        }
+    }
 }
 
 impl PythonConfig {
     /// A configuration with the defaults: no site-packages, no env, [`DEFAULT_THREADS`],
-    /// [`DEFAULT_MAX_BODY`].
+    /// [`DEFAULT_MAX_BODY`], [`EventLoop::Auto`].
     pub fn new(module_path: impl Into<PathBuf>, app: impl Into<String>) -> Self {
         Self {
             module_path: module_path.into(),
@@ -47,6 +72,7 @@ impl PythonConfig {
             env: Vec::new(),
             threads: DEFAULT_THREADS,
             max_body: DEFAULT_MAX_BODY,
+            event_loop: EventLoop::Auto,
         }
     }
 }

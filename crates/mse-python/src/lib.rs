@@ -34,7 +34,7 @@ mod wsgi;
 pub use app::PyApp;
 pub use body::{BodyError, ResponseBody};
 pub use config::{
-    ConnInfo, DEFAULT_MAX_BODY, DEFAULT_THREADS, Interface, MAX_REQUEST_HEADERS, PythonConfig,
-    Scheme,
+    ConnInfo, DEFAULT_MAX_BODY, DEFAULT_THREADS, EventLoop, Interface, MAX_REQUEST_HEADERS,
+    PythonConfig, Scheme,
 };
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
@@ -61,9 +61,11 @@ where
 /// copy is cheaper than keeping a Python object alive across threads.
 pub(crate) const ZERO_COPY_MIN: usize = 4096;
 
-/// Set when a Python object was released on a thread without the GIL; PyO3 parks such releases in
-/// a pool that it empties when a thread next re-attaches (see `release_deferred`).
-static DEFERRED: AtomicBool = AtomicBool::new(false);
+/// Python bytes that hyper's threads are done with, to be released by the next thread that holds
+/// the GIL anyway. Dropping them on a tokio thread would park them in PyO3's pool, which only a
+/// thread *attaching* empties; a worker that holds the GIL for life would have to detach to
+/// empty it, handing the GIL to another worker each time.
+static DEFERRED: Mutex<Vec<PyBackedBytes>> = Mutex::new(Vec::new());
 
 /// Python bytes kept alive while hyper writes them.
 struct PyChunk(Option<PyBackedBytes>);
@@ -76,8 +78,12 @@ impl AsRef<[u8]> for PyChunk {
 
 impl Drop for PyChunk {
     fn drop(&mut self) {
-        drop(self.0.take());
-        DEFERRED.store(true, Ordering::Release);
+        if let Some(bytes) = self.0.take() {
+            DEFERRED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(bytes);
+        }
     }
 }
 
@@ -92,10 +98,9 @@ pub(crate) fn bytes_of(b: &Bound<'_, PyBytes>) -> Bytes {
 }
 
 /// A Python thread that holds the GIL for long stretches calls this between requests so that
-/// objects released by hyper's threads (zero-copy chunks) are freed promptly.
-pub(crate) fn release_deferred(py: Python<'_>) {
-    if DEFERRED.swap(false, Ordering::Acquire) {
-        // Detaching and re-attaching is what makes PyO3 drain its pool of pending releases.
-        py.detach(|| ());
-    }
+/// bytes released by hyper's threads (zero-copy chunks) are freed promptly.
+pub(crate) fn release_deferred(_py: Python<'_>) {
+    let released = std::mem::take(&mut *DEFERRED.lock().unwrap_or_else(PoisonError::into_inner));
+    // With the GIL held (the `Python` token proves it), each drop is an immediate decref.
+    drop(released);
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use common::*;
 use http::Request;
 use http_body_util::BodyExt;
-use mse_python::{Error, Interface, PyApp};
+use mse_python::{Error, EventLoop, Interface, PyApp};
 use serde_json::{Value, json};
 
 const FASTAPI_APP: &str = r#"
@@ -70,6 +70,11 @@ async def boom():
     raise RuntimeError("boom (deliberate)")
 
 
+@app.get("/loop")
+async def which_loop():
+    return {"loop": type(asyncio.get_running_loop()).__module__}
+
+
 @app.get("/state")
 async def state(request: Request):
     return {"greeting": request.state.greeting}
@@ -89,13 +94,35 @@ async def upload(request: Request):
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fastapi_app_serves_its_routes_and_runs_its_lifespan() {
+async fn a_fastapi_app_serves_its_routes_and_runs_its_lifespan_on_asyncio() {
+    fastapi_app_on(
+        EventLoop::Asyncio,
+        "asyncio.unix_events",
+        "a_fastapi_app_serves_its_routes_and_runs_its_lifespan_on_asyncio",
+    )
+    .await;
+}
+
+/// `auto` (the default) picks uvloop when the runtime has it, as the test venv does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fastapi_app_serves_its_routes_and_runs_its_lifespan_on_uvloop() {
+    fastapi_app_on(
+        EventLoop::Auto,
+        "uvloop",
+        "a_fastapi_app_serves_its_routes_and_runs_its_lifespan_on_uvloop",
+    )
+    .await;
+}
+
+async fn fastapi_app_on(event_loop: EventLoop, loop_module: &str, test: &str) {
     init_logs();
-    let Some(site) = site_packages("a_fastapi_app_serves_its_routes_and_runs_its_lifespan") else {
+    let Some(site) = site_packages(test) else {
         return;
     };
     let dir = AppDir::new(&[("fast_app.py", FASTAPI_APP)]);
-    let app = PyApp::load(dir.config("fast_app:app", &site)).unwrap();
+    let mut config = dir.config("fast_app:app", &site);
+    config.event_loop = event_loop;
+    let app = PyApp::load(config).unwrap();
     assert_eq!(app.interface(), Interface::Asgi);
     assert_eq!(
         std::fs::read_to_string(dir.path("startup")).unwrap(),
@@ -134,6 +161,11 @@ async fn a_fastapi_app_serves_its_routes_and_runs_its_lifespan() {
 
     let r = send(addr, get("/boom")).await;
     assert_eq!(r.status, 500);
+    let r = send(addr, get("/loop")).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).unwrap(),
+        json!({"loop": loop_module})
+    );
     let r = send(addr, get("/state")).await;
     assert_eq!(
         serde_json::from_slice::<Value>(&r.body).unwrap(),

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use mse_python::{Error, PyApp, PythonConfig};
+use mse_python::{Error, EventLoop, PyApp, PythonConfig};
 
 fn load(dir: &AppDir, app: &str) -> Error {
     init_logs();
@@ -106,4 +106,23 @@ fn a_malformed_app_reference_is_refused_before_python_runs() {
     let mut cfg = PythonConfig::new("/nonexistent", "app:app");
     cfg.threads = 0;
     assert!(matches!(PyApp::load(cfg), Err(Error::Config(_))));
+}
+
+#[test]
+fn loop_uvloop_without_uvloop_fails_the_load_and_says_what_to_do() {
+    init_logs();
+    let code = "async def app(scope, receive, send):\n    pass\n";
+    let dir = AppDir::new(&[("no_uvloop.py", code)]);
+    // No site-packages: the runtime has no uvloop. (In this test binary no test puts the test
+    // venv on `sys.path`; the interpreter is shared by the tests of one binary.)
+    let mut config = dir.config("no_uvloop:app", &[]);
+    config.event_loop = EventLoop::Uvloop;
+    match PyApp::load(config) {
+        Err(Error::Startup { message }) => assert!(
+            message.contains("--loop uvloop: uvloop cannot be imported")
+                && message.contains("add it to the app's requirements"),
+            "{message}"
+        ),
+        other => panic!("expected a startup error, got {other:?}"),
+    }
 }

@@ -66,6 +66,16 @@ def _mse_install_guard():
     except ImportError:
         pass
 
+    import importlib.util
+
+    if importlib.util.find_spec("uvloop") is not None:
+        import uvloop
+
+        # uvloop starts processes itself (libuv's uv_spawn), not through subprocess.Popen; its
+        # event loop class is a Python subclass, so its methods can be replaced.
+        uvloop.Loop.subprocess_exec = _blocked("asyncio.create_subprocess_exec() (uvloop)")
+        uvloop.Loop.subprocess_shell = _blocked("asyncio.create_subprocess_shell() (uvloop)")
+
     module.GUARD_INSTALLED = True
     sys.modules["mse_sandbox"] = module
 

@@ -725,6 +725,13 @@ fn t10_t11_asgi_app_is_confined_the_same_way() {
         failures.join("\n"),
         app.node.logs()
     );
+    // The test venv has uvloop, so `--loop auto` ran the app on it: the guard covers its own
+    // way of starting processes (libuv), checked above through `asyncio_subprocess`.
+    assert!(
+        app.node.logs().contains("event_loop=uvloop"),
+        "expected the ASGI app on uvloop:\n{}",
+        app.node.logs()
+    );
     app.assert_serving();
     println!(
         "T10/T11 checked through the node (ASGI): {processes} process creations refused cleanly; files under {}",

@@ -4,6 +4,19 @@ file only runs the lifespan protocol, wraps each request's coroutine, and drains
 import asyncio
 
 
+def new_event_loop(kind):
+    """(loop, name) for the node's `--loop`: "auto" takes uvloop when the runtime has it."""
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError as exc:
+            if kind == "uvloop":
+                raise RuntimeError(f"--loop uvloop: uvloop cannot be imported ({exc}); add it to the app's requirements") from exc
+        else:
+            return uvloop.new_event_loop(), "uvloop"
+    return asyncio.new_event_loop(), "asyncio"
+
+
 async def run_http(app, scope, proto):
     """One request: the app's coroutine; how it ended is reported to the server."""
     try:

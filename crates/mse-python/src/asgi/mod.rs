@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 use http::request::Parts;
 use http::{Response, StatusCode};
-use hyper::body::Incoming;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::body::{PIPE_CAPACITY, Pipe, ResponseBody};
-use crate::config::{ConnInfo, PythonConfig};
+use crate::config::{ConnInfo, EventLoop, PythonConfig};
 use crate::error::{Error, Result};
 use crate::http::{RequestBody, error_response};
 use crate::interpreter::Runtime;
@@ -136,11 +135,12 @@ impl Server {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (exit_tx, exit_rx) = mpsc::unbounded_channel::<()>();
         let loop_shared = shared.clone();
+        let event_loop = cfg.event_loop;
         std::thread::Builder::new()
             .name("mse-asgi-loop".into())
             .spawn(move || {
                 let _exit = exit_tx;
-                run_loop(rt, loop_shared, app, rx, wake_rx, &ready_tx);
+                run_loop(rt, loop_shared, app, event_loop, rx, wake_rx, &ready_tx);
             })
             .map_err(thread_err)?;
         match py.detach(move || ready_rx.recv()) {
@@ -180,7 +180,13 @@ impl Server {
         };
         let ex = Exchange::new(self.shared.clone(), reply, side);
         if let Some((incoming, pipe)) = stream {
-            tokio::spawn(pump(incoming, pipe, ex.clone(), self.max_body));
+            let over = ex.clone();
+            tokio::spawn(crate::body::pump(
+                incoming,
+                pipe,
+                self.max_body,
+                move || over.set_over_limit(),
+            ));
         }
         self.shared.notify(Event::Request(Box::new(NewRequest {
             ex: ex.clone(),
@@ -216,46 +222,12 @@ impl Drop for DisconnectGuard {
     }
 }
 
-/// Feed a streamed request body to the app as it asks for it (the pipe's capacity is the window).
-async fn pump(mut body: Incoming, pipe: Arc<Pipe>, ex: Arc<Exchange>, limit: u64) {
-    use http_body_util::BodyExt;
-    let mut received: u64 = 0;
-    loop {
-        if std::future::poll_fn(|cx| pipe.poll_ready(cx))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let frame = tokio::select! {
-            frame = body.frame() => frame,
-            () = std::future::poll_fn(|cx| pipe.poll_gone(cx)) => return,
-        };
-        match frame {
-            None => return pipe.finish(),
-            Some(Err(_)) => return pipe.abort(),
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                received += data.len() as u64;
-                if received > limit {
-                    ex.set_over_limit();
-                    return pipe.abort();
-                }
-                if pipe.push(data).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 /// The loop thread: set up, lifespan startup, serve until shutdown, drain, lifespan shutdown.
 fn run_loop(
     rt: &'static Runtime,
     shared: Arc<LoopShared>,
     app: Py<PyAny>,
+    kind: EventLoop,
     rx: Receiver<Event>,
     wake_rx: UnixStream,
     ready: &std::sync::mpsc::Sender<Result<()>>,
@@ -269,9 +241,12 @@ fn run_loop(
                 .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
             let driver =
                 PyModule::from_code(py, &code, c"<mse-python asgi driver>", c"_mse_asgi_driver")?;
-            let asyncio = py.import("asyncio")?;
-            let event_loop = asyncio.call_method0("new_event_loop")?;
-            asyncio.call_method1("set_event_loop", (&event_loop,))?;
+            let (event_loop, name) = driver
+                .call_method1("new_event_loop", (kind.as_str(),))?
+                .extract::<(Bound<'_, PyAny>, String)>()?;
+            tracing::info!(target: "mse_python", event_loop = %name, "ASGI event loop");
+            py.import("asyncio")?
+                .call_method1("set_event_loop", (&event_loop,))?;
             Ok((driver, event_loop))
         })();
         let (driver, event_loop) = match setup {

@@ -1,16 +1,16 @@
 //! The WSGI server: a fixed pool of Python threads, each attached to the interpreter for life,
-//! fed by a queue. A worker holds the GIL while it runs requests back to back and releases it
-//! only to wait (for work, for the request body, for the client to take the response).
+//! fed by a queue (`queue`). A worker holds the GIL while it runs requests back to back and
+//! releases it only to wait (for work, for the request body, for the client to take the response).
 
 mod environ;
 mod input;
+mod queue;
 mod response;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
 use pyo3::exceptions::{PyAttributeError, PyTypeError};
@@ -27,6 +27,7 @@ use crate::wait;
 
 use environ::{Builder, Template};
 use input::Input;
+use queue::{JobQueue, Take};
 use response::{FileWrapper, Next, StartResponse};
 
 /// One request on its way to a worker.
@@ -35,15 +36,6 @@ struct Job {
     body: RequestBody,
     conn: ConnInfo,
     reply: oneshot::Sender<Response<ResponseBody>>,
-}
-
-#[allow(
-    clippy::large_enum_variant,
-    reason = "moved once into the queue; a Box would cost an allocation per request"
-)]
-enum Msg {
-    Job(Job),
-    Stop,
 }
 
 /// What every worker shares.
@@ -55,9 +47,8 @@ struct Shared {
 }
 
 pub(crate) struct Server {
-    tx: Sender<Msg>,
+    queue: Arc<JobQueue<Job>>,
     closed: AtomicBool,
-    threads: usize,
     /// Closes when the last worker exits (each holds a sender and never sends).
     exited: tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>,
 }
@@ -79,20 +70,22 @@ impl Server {
             template,
             max_body: cfg.max_body,
         });
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let queue = Arc::new(JobQueue::new());
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
         for i in 0..cfg.threads {
-            let (shared, rx, exit_tx) = (shared.clone(), rx.clone(), exit_tx.clone());
+            let (shared, jobs, exit_tx) = (shared.clone(), queue.clone(), exit_tx.clone());
             let name = format!("mse-wsgi-{i}");
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(name.clone())
-                .spawn(move || worker(&shared, &rx, exit_tx))
-                .map_err(|source| Error::Thread { name, source })?;
+                .spawn(move || worker(&shared, &jobs, exit_tx));
+            if let Err(source) = spawned {
+                queue.close(); // let the workers already started exit
+                return Err(Error::Thread { name, source });
+            }
         }
         Ok(Self {
-            tx,
+            queue,
             closed: AtomicBool::new(false),
-            threads: cfg.threads,
             exited: tokio::sync::Mutex::new(exit_rx),
         })
     }
@@ -108,13 +101,13 @@ impl Server {
         }
         let (reply, rx) = oneshot::channel();
         if self
-            .tx
-            .send(Msg::Job(Job {
+            .queue
+            .push(Job {
                 parts,
                 body,
                 conn,
                 reply,
-            }))
+            })
             .is_err()
         {
             return error_response(StatusCode::SERVICE_UNAVAILABLE);
@@ -127,35 +120,28 @@ impl Server {
     /// Stop taking requests, let the workers finish what is queued, and wait for them.
     pub(crate) async fn shutdown(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
-            for _ in 0..self.threads {
-                let _ = self.tx.send(Msg::Stop);
-            }
+            self.queue.close();
         }
         let mut exited = self.exited.lock().await;
         while exited.recv().await.is_some() {}
     }
 }
 
-fn worker(shared: &Shared, rx: &Receiver<Msg>, _exit: mpsc::UnboundedSender<()>) {
+fn worker(shared: &Shared, queue: &JobQueue<Job>, _exit: mpsc::UnboundedSender<()>) {
     Python::attach(|py| {
         let mut builder = Builder::new();
+        let mut woken = false;
         loop {
+            wait::release_deferred(py);
             // Requests already queued run back to back under the GIL; only an empty queue makes
             // the worker release it.
-            let msg = match rx.try_recv() {
-                Ok(msg) => msg,
-                Err(TryRecvError::Empty) => match py.detach(|| rx.recv()) {
-                    Ok(msg) => msg,
-                    Err(_) => break,
-                },
-                Err(TryRecvError::Disconnected) => break,
-            };
-            match msg {
-                Msg::Job(job) => {
+            match queue.take(woken) {
+                Take::Job(job) => {
+                    woken = false;
                     serve(py, shared, &mut builder, job);
-                    wait::release_deferred(py);
                 }
-                Msg::Stop => break,
+                Take::Idle => woken = py.detach(|| queue.sleep()),
+                Take::Closed => break,
             }
         }
     });

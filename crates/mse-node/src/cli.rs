@@ -133,6 +133,16 @@ pub enum LoopArg {
     Uvloop,
 }
 
+impl From<LoopArg> for mse_python::EventLoop {
+    fn from(l: LoopArg) -> Self {
+        match l {
+            LoopArg::Auto => Self::Auto,
+            LoopArg::Asyncio => Self::Asyncio,
+            LoopArg::Uvloop => Self::Uvloop,
+        }
+    }
+}
+
 impl From<TeeArg> for mse_tee::Choice {
     fn from(t: TeeArg) -> Self {
         match t {
@@ -348,11 +358,7 @@ impl Cli {
             tee: self.tee,
             site_packages: self.site_packages,
             threads: usize::from(self.threads),
-            event_loop: match self.event_loop {
-                LoopArg::Auto => mse_python::EventLoop::Auto,
-                LoopArg::Asyncio => mse_python::EventLoop::Asyncio,
-                LoopArg::Uvloop => mse_python::EventLoop::Uvloop,
-            },
+            event_loop: self.event_loop.into(),
             memory: self.memory,
             storage_quota: self.storage_quota,
             sandbox: !self.insecure_no_sandbox,

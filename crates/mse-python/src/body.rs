@@ -325,51 +325,6 @@ impl http_body::Body for ResponseBody {
     }
 }
 
-/// Feed a streamed request body into `pipe` as the app takes it (the pipe's capacity is the
-/// read-ahead window, so the connection's task reads on while the app works). Past `limit`
-/// bytes, `on_over_limit` runs and the pipe is aborted.
-pub(crate) async fn pump(
-    mut body: hyper::body::Incoming,
-    pipe: Arc<Pipe>,
-    limit: u64,
-    on_over_limit: impl FnOnce(),
-) {
-    use http_body_util::BodyExt;
-    let mut received: u64 = 0;
-    loop {
-        if std::future::poll_fn(|cx| pipe.poll_ready(cx))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let frame = tokio::select! {
-            frame = body.frame() => frame,
-            () = std::future::poll_fn(|cx| pipe.poll_gone(cx)) => return,
-        };
-        match frame {
-            None => return pipe.finish(),
-            Some(Err(e)) => {
-                tracing::debug!(target: "mse_python", error = %e, "the request body broke off");
-                return pipe.abort();
-            }
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                received += data.len() as u64;
-                if received > limit {
-                    on_over_limit();
-                    return pipe.abort();
-                }
-                if pipe.push(data).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

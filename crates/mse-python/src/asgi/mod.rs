@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 use http::request::Parts;
 use http::{Response, StatusCode};
+use hyper::body::Incoming;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyTuple};
 use tokio::sync::{mpsc, oneshot};
@@ -180,13 +181,7 @@ impl Server {
         };
         let ex = Exchange::new(self.shared.clone(), reply, side);
         if let Some((incoming, pipe)) = stream {
-            let over = ex.clone();
-            tokio::spawn(crate::body::pump(
-                incoming,
-                pipe,
-                self.max_body,
-                move || over.set_over_limit(),
-            ));
+            tokio::spawn(pump(incoming, pipe, ex.clone(), self.max_body));
         }
         self.shared.notify(Event::Request(Box::new(NewRequest {
             ex: ex.clone(),
@@ -218,6 +213,41 @@ impl Drop for DisconnectGuard {
     fn drop(&mut self) {
         if let Some(ex) = self.0.take() {
             ex.client_gone();
+        }
+    }
+}
+
+/// Feed a streamed request body to the app as it asks for it (the pipe's capacity is the window).
+async fn pump(mut body: Incoming, pipe: Arc<Pipe>, ex: Arc<Exchange>, limit: u64) {
+    use http_body_util::BodyExt;
+    let mut received: u64 = 0;
+    loop {
+        if std::future::poll_fn(|cx| pipe.poll_ready(cx))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            () = std::future::poll_fn(|cx| pipe.poll_gone(cx)) => return,
+        };
+        match frame {
+            None => return pipe.finish(),
+            Some(Err(_)) => return pipe.abort(),
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                received += data.len() as u64;
+                if received > limit {
+                    ex.set_over_limit();
+                    return pipe.abort();
+                }
+                if pipe.push(data).is_err() {
+                    return;
+                }
+            }
         }
     }
 }

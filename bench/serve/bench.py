@@ -622,14 +622,24 @@ def node_startup(ctx: Ctx, args) -> dict[str, float]:
     """(a) restart path: code already in MODULE_PATH, no configuration phase (needs storage that
     outlives the process, so --insecure-no-sandbox); (b) first start, sandbox on: the client
     POSTs the configuration as soon as the node listens; time from process start to the first 200.
+
+    All starts share one MSE_SIM_DIR, as the starts of one installation do: the simulation root
+    and the node's digest cache of the runtime live there. The very first start of the
+    installation (empty cache: the node reads the whole runtime) is reported on its own.
     """
     results = {}
     route = ROUTES["flask-hello"]
-    for label in ["restart (code installed)", "first start + configuration POST"]:
+    sim = ctx.work / "sim-installation"
+    sim.mkdir(exist_ok=True)
+    plan = [("first start of the installation (empty digest cache) + configuration POST", 1),
+            ("restart (code installed)", args.startup_reps),
+            ("first start + configuration POST", args.startup_reps)]
+    for label, reps in plan:
         times = []
-        for _ in range(args.startup_reps):
+        for _ in range(reps):
             port = free_port()
             argv, env = node_cmd("wsgi", port, ctx)
+            env["MSE_SIM_DIR"] = str(sim)
             argv = [a for a in argv]
             i = argv.index("--timeout")
             del argv[i : i + 2]
@@ -661,6 +671,8 @@ def node_startup(ctx: Ctx, args) -> dict[str, float]:
                 proc.wait(timeout=40)
         results[label] = statistics.median(times)
         print(f"  node start, {label}: median {results[label]:.0f} ms of {[round(t) for t in times]}", flush=True)
+        if label.startswith("first start of the installation") and not (sim / "digest-cache").is_file():
+            raise RuntimeError(f"the node left no digest cache in {sim}: every start would read the whole runtime")
     return results
 
 
@@ -762,7 +774,8 @@ def main() -> int:
     if startup:
         print()
         for k, v in startup.items():
-            print(f"node start to first 200 ({k}): {v:.0f} ms (median of {args.startup_reps})")
+            n = 1 if k.startswith("first start of the installation") else args.startup_reps
+            print(f"node start to first 200 ({k}): {v:.0f} ms (median of {n})")
     if args.json:
         args.json.write_text(json.dumps({
             "cells": [{"server": c.server, "route": c.route, "error": c.error, "runs": [r.__dict__ for r in c.runs]} for c in cells],

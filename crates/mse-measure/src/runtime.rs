@@ -1,9 +1,9 @@
 //! Canonical digest of the Python runtime trees (standard library, site-packages, ...).
 //!
-//! Format (v1), specified in `docs/measurement.md`:
+//! Format (v2), specified in `docs/measurement.md`:
 //!
 //! ```text
-//! mse-runtime/v1\n
+//! mse-runtime/v2\n
 //! root <index>\n                                  for each root, in the order given
 //!   dir <len>:<path>\n                            entries sorted by path bytes
 //!   file <x|-> <sha256 hex> <len>:<path>\n
@@ -11,8 +11,10 @@
 //! ```
 //!
 //! Paths are relative to their root, components joined by `/`; a root that is a file has the
-//! empty path. Symlinks are recorded (target as stored), not followed. `__pycache__`
-//! directories and `*.pyc` files are skipped: Python writes them itself at run time.
+//! empty path. Symlinks are recorded (target as stored), not followed. Every regular file
+//! counts, bytecode too: CPython loads `__pycache__/*.pyc` instead of the source when the
+//! source's size and time match its header, and a lone `x.pyc` when no `x.py` exists, so an
+//! unmeasured `.pyc` would be code that runs without being measured (v1 skipped them).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use crate::manifest::put_bytes;
 use crate::{Digest, Error, Result};
 
 /// First line of the runtime stream.
-pub const RUNTIME_HEADER: &str = "mse-runtime/v1";
+pub const RUNTIME_HEADER: &str = "mse-runtime/v2";
 
 /// The canonical digest of a Python runtime, SHA-256 of [`runtime_canonical_bytes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,7 +36,7 @@ pub struct RuntimeDigest(pub Digest);
 
 /// The runtime roots of a node, in `sys.path` order, as the node measures them: the entries of
 /// the interpreter's standard library `stdlib` one by one (sorted by name bytes, without its own
-/// `site-packages`, which is not on the app's `sys.path`, nor `__pycache__`), then each
+/// `site-packages`, which is not on the app's `sys.path`), then each
 /// `site_packages` directory in the order given. A missing `stdlib` contributes nothing.
 ///
 /// The node and the client both call this, so their measurements agree by construction.
@@ -50,7 +52,7 @@ pub fn python_runtime_roots(
         {
             let entry = entry.map_err(|e| Error::io("reading the standard library", stdlib, e))?;
             let name = entry.file_name();
-            if name != "site-packages" && name != "__pycache__" {
+            if name != "site-packages" {
                 entries.push(entry.path());
             }
         }
@@ -160,11 +162,7 @@ fn list_root(root: &Path, files: &mut Vec<(PathBuf, Option<Stamp>)>) -> Result<V
     }
 
     let mut entries = Vec::new();
-    let walk = WalkDir::new(root)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| !(e.file_type().is_dir() && e.file_name() == "__pycache__"));
-    for entry in walk {
+    for entry in WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|e| {
             let path = e
                 .path()
@@ -187,9 +185,6 @@ fn list_root(root: &Path, files: &mut Vec<(PathBuf, Option<Stamp>)>) -> Result<V
                 .map_err(|e| Error::io("reading link", entry.path(), e))?;
             Kind::Link(target.into_os_string().into_encoded_bytes())
         } else if file_type.is_file() {
-            if entry.file_name().as_encoded_bytes().ends_with(b".pyc") {
-                continue;
-            }
             let meta = entry
                 .metadata()
                 .map_err(|e| Error::io("reading metadata of", entry.path(), e.into()))?;

@@ -18,6 +18,10 @@ pub enum Error {
     )]
     UnsafeEnvironment { what: String },
 
+    /// The interpreter did not start (a build without a known home, or CPython refused).
+    #[error("cannot start the Python interpreter: {0}")]
+    Start(String),
+
     /// The interpreter could not be prepared (sys.path, os.environ, helper code).
     #[error("cannot prepare the Python interpreter: {message}\n{traceback}")]
     Interpreter { message: String, traceback: String },

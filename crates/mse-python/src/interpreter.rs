@@ -1,9 +1,10 @@
 //! Starting the interpreter once per process, isolating it, and importing an app.
 //!
-//! Isolation happens in two steps because the workspace forbids `unsafe` (so no `PyConfig`):
-//! before `Py_InitializeEx` we refuse environment variables that would make Python load code we
-//! did not choose (fail closed, with the variable named); after it, `sys.path` is replaced by
-//! exactly `[module_path, stdlib, lib-dynload, site_packages...]`.
+//! Isolation happens in three steps: before the start we refuse environment variables that would
+//! make Python load code we did not choose (fail closed, with the variable named); the start
+//! itself (`mse-python-init`, the one crate with `unsafe`) uses an explicit `PyConfig` without
+//! `site`; after it, `sys.path` is replaced by exactly
+//! `[module_path, stdlib, lib-dynload, site_packages...]`.
 
 use std::ffi::CString;
 use std::path::Path;
@@ -43,27 +44,60 @@ pub(crate) struct Runtime {
     helpers: Py<PyModule>,
 }
 
-static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+static RUNTIME: OnceLock<std::result::Result<Runtime, StartFailure>> = OnceLock::new();
+
+/// Why the interpreter did not start, kept for every later caller.
+#[derive(Clone)]
+enum StartFailure {
+    Refused(String),
+    Failed(String),
+}
+
+impl From<StartFailure> for Error {
+    fn from(f: StartFailure) -> Self {
+        match f {
+            StartFailure::Refused(what) => Error::UnsafeEnvironment { what },
+            StartFailure::Failed(why) => Error::Start(why),
+        }
+    }
+}
 
 /// Start the interpreter (once) and return the helpers.
 pub(crate) fn runtime() -> Result<&'static Runtime> {
     RUNTIME
         .get_or_init(|| {
-            preflight(|name| std::env::var_os(name))?;
-            // Py_InitializeEx(0): Python installs no signal handlers; the node owns SIGTERM.
-            Python::initialize();
+            preflight(|name| std::env::var_os(name)).map_err(StartFailure::Refused)?;
+            // Not PyO3's Py_InitializeEx: no `site` (whose `.pth` files are code nobody
+            // measured), a fixed home, no signal handlers (the node owns SIGTERM).
+            let home = mse_python_init::built_home().ok_or_else(|| {
+                StartFailure::Failed(
+                    "this build does not know where its Python lives (no shared libpython at \
+                     build time): rebuild with PYO3_PYTHON naming a shared-library CPython"
+                        .into(),
+                )
+            })?;
+            mse_python_init::start(home).map_err(|e| StartFailure::Failed(e.to_string()))?;
             Python::attach(|py| {
-                let code = CString::new(include_str!("runtime.py")).map_err(|e| e.to_string())?;
+                let code = CString::new(include_str!("runtime.py"))
+                    .map_err(|e| StartFailure::Failed(e.to_string()))?;
                 let helpers =
                     PyModule::from_code(py, &code, c"<mse-python runtime>", c"_mse_runtime")
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| StartFailure::Failed(e.to_string()))?;
+                let wrong: Option<String> = helpers
+                    .getattr("check_start")
+                    .and_then(|f| f.call0())
+                    .and_then(|r| r.extract())
+                    .map_err(|e| StartFailure::Failed(e.to_string()))?;
+                if let Some(what) = wrong {
+                    return Err(StartFailure::Refused(what));
+                }
                 Ok(Runtime {
                     helpers: helpers.unbind(),
                 })
             })
         })
         .as_ref()
-        .map_err(|what| Error::UnsafeEnvironment { what: what.clone() })
+        .map_err(|f| f.clone().into())
 }
 
 /// Refuse an environment that would make the interpreter load unmeasured code at start.
@@ -73,22 +107,7 @@ fn preflight(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> std::result::R
             return Err(format!("{name} is set ({why})"));
         }
     }
-    if var("PYTHONNOUSERSITE").is_some_and(|v| !v.is_empty()) {
-        return Ok(());
-    }
-    if let Some(home) = var("HOME") {
-        let user_site = Path::new(&home)
-            .join(".local/lib")
-            .join(concat!("python", env!("MSE_PYTHON_VERSION")))
-            .join("site-packages");
-        if user_site.is_dir() {
-            return Err(format!(
-                "the user site-packages {} exists and Python would load it; set \
-                 PYTHONNOUSERSITE=1 or remove that directory",
-                user_site.display()
-            ));
-        }
-    }
+    // No user site-packages check: mse-python-init starts Python with `user_site_directory = 0`.
     Ok(())
 }
 
@@ -130,14 +149,9 @@ pub(crate) fn load(
         .iter()
         .map(|p| path_str(p))
         .collect::<Result<_>>()?;
-    let leaked: Option<String> = rt
-        .helper(py, "isolate")
+    rt.helper(py, "isolate")
         .and_then(|f| f.call1((module_path.clone(), site, cfg.env.clone())))
-        .and_then(|r| r.extract())
         .map_err(interp)?;
-    if let Some(what) = leaked {
-        return Err(Error::UnsafeEnvironment { what });
-    }
     rt.helper(py, "forget_other_apps")
         .and_then(|f| f.call1((app_ref.module.as_str(), module_path)))
         .map_err(interp)?;
@@ -251,21 +265,5 @@ mod tests {
             ("PYTHONPATH", ""),
         ]))
         .unwrap();
-    }
-
-    #[test]
-    fn preflight_refuses_an_existing_user_site_unless_disabled() {
-        let home = tempfile::tempdir().unwrap();
-        let site = home
-            .path()
-            .join(".local/lib")
-            .join(concat!("python", env!("MSE_PYTHON_VERSION")))
-            .join("site-packages");
-        let h = home.path().to_str().unwrap();
-        preflight(env(&[("HOME", h)])).unwrap();
-        std::fs::create_dir_all(&site).unwrap();
-        let err = preflight(env(&[("HOME", h)])).unwrap_err();
-        assert!(err.contains("PYTHONNOUSERSITE"), "{err}");
-        preflight(env(&[("HOME", h), ("PYTHONNOUSERSITE", "1")])).unwrap();
     }
 }

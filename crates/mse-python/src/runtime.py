@@ -23,13 +23,28 @@ def isolate(module_path, site_packages, env):
         sys.argv = [""]
     os.environ.update(env)
 
+    # `site` did not run at start (mse-python-init); give the app the builtins it would have set
+    # (`exit`, `quit`, `help`, `copyright`, ...) without its path and `.pth` processing.
     import site
 
-    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
-        return (
-            f"the user site-packages {site.getusersitepackages()} was loaded at start;"
-            " set PYTHONNOUSERSITE=1 or remove that directory"
-        )
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+
+
+def check_start():
+    """Right after the interpreter started: `site` did not run, and every module loaded so far
+    comes from the standard library. Returns what is wrong, or None."""
+    if not sys.flags.no_site:
+        return "the interpreter ran `site` at start (its .pth files are not measured)"
+    root = os.path.realpath(os.path.dirname(os.__file__)) + os.sep
+    foreign = []
+    for name, module in list(sys.modules.items()):
+        f = getattr(module, "__file__", None)
+        if name != __name__ and f and not os.path.realpath(f).startswith(root):
+            foreign.append(f"{name} ({f})")
+    if foreign:
+        return "modules from outside the standard library were loaded at start: " + ", ".join(sorted(foreign))
     return None
 
 

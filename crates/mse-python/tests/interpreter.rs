@@ -14,7 +14,15 @@ use mse_python::PyApp;
 use serde_json::Value;
 
 const INTROSPECT: &str = r#"
-import json, os, signal, sys
+import builtins, json, os, signal, sys
+
+# At import time: which loaded modules come from outside the app, the stdlib and site-packages?
+_roots = tuple(os.path.realpath(p) + os.sep for p in sys.path)
+FOREIGN = sorted(
+    f"{name} ({m.__file__})" for name, m in list(sys.modules.items())
+    if getattr(m, "__file__", None) and name != "_mse_runtime"
+    and not os.path.realpath(m.__file__).startswith(_roots)
+)
 
 def app(environ, start_response):
     try:
@@ -32,11 +40,18 @@ def app(environ, start_response):
         "flask": flask_found,
         "stdlib": os.path.dirname(os.__file__),
         "name": __name__,
+        "no_site": sys.flags.no_site,
+        "prefix": sys.prefix,
+        "foreign": FOREIGN,
+        "site_builtins": [n for n in ("exit", "quit", "help", "copyright") if hasattr(builtins, n)],
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]
 "#;
 
+// THREAT: T2 — nothing the measurement leaves out runs: `site` (which executes the `.pth` files
+// of the interpreter's own site-packages) is off, and no module comes from outside the measured
+// paths.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_sees_only_what_was_configured() {
     init_logs();
@@ -64,6 +79,25 @@ async fn the_app_sees_only_what_was_configured() {
         env["flask"],
         Value::Null,
         "nothing outside the configured paths is importable"
+    );
+    assert_eq!(
+        env["no_site"], 1,
+        "`site` did not run at the interpreter's start"
+    );
+    assert_eq!(
+        env["foreign"],
+        serde_json::json!([]),
+        "every loaded module comes from the app, the stdlib or the configured site-packages"
+    );
+    let prefix = env["prefix"].as_str().unwrap();
+    assert!(
+        stdlib.starts_with(&format!("{prefix}/lib/python3")),
+        "sys.prefix {prefix} is the home the node was built against, whose stdlib is {stdlib}"
+    );
+    assert_eq!(
+        env["site_builtins"],
+        serde_json::json!(["exit", "quit", "help", "copyright"]),
+        "the builtins `site` would have added are there"
     );
     assert_eq!(env["dont_write_bytecode"], true);
     assert!(

@@ -38,7 +38,7 @@ fn example() -> Inputs {
     write(&rt.join("lib/os.py"), b"import sys\n");
     set_exec(&rt.join("lib/os.py"), false);
     write(&rt.join("lib/__pycache__/os.cpython-311.pyc"), b"bytecode");
-    write(&rt.join("lib/stale.pyc"), b"bytecode");
+    write(&rt.join("lib/sourceless.pyc"), b"bytecode");
     std::os::unix::fs::symlink("bin/python3", rt.join("python")).unwrap();
     let libpython = root.join("libpython3.11.so");
     write(&libpython, b"\x7fELF");
@@ -227,17 +227,35 @@ fn runtime_content_names_exec_bits_links_and_roots_change_it() {
     assert_ne!(m(&with_dir).measurement(), m(&before).measurement());
 }
 
+// THREAT: T2 — CPython runs a matching `__pycache__/*.pyc` instead of its source, and a lone
+// `x.pyc` when there is no `x.py`: bytecode the measurement skipped would run unmeasured.
 #[test]
-fn bytecode_written_by_python_does_not_change_it() {
+fn bytecode_in_the_runtime_changes_it() {
     let inputs = example();
+    let rt = &inputs.runtime[0];
     let before = inputs.runtime_digest();
+
     write(
-        &inputs.runtime[0].join("lib/__pycache__/new.cpython-311.pyc"),
-        b"x",
+        &rt.join("lib/__pycache__/os.cpython-311.pyc"),
+        b"other bytecode",
     );
-    write(&inputs.runtime[0].join("lib/other.pyc"), b"x");
-    write(&inputs.runtime[0].join("__pycache__/a.pyc"), b"x");
-    assert_eq!(inputs.runtime_digest(), before);
+    let replaced = inputs.runtime_digest();
+    assert_ne!(replaced, before, "a cached module replaced");
+
+    write(&rt.join("lib/__pycache__/new.cpython-311.pyc"), b"x");
+    let added = inputs.runtime_digest();
+    assert_ne!(added, replaced, "a cached module added");
+
+    write(&rt.join("lib/optional_dep.pyc"), b"x");
+    let sourceless = inputs.runtime_digest();
+    assert_ne!(sourceless, added, "a sourceless module added");
+
+    fs::remove_file(rt.join("lib/sourceless.pyc")).unwrap();
+    assert_ne!(
+        inputs.runtime_digest(),
+        sourceless,
+        "a sourceless module removed"
+    );
 }
 
 #[test]

@@ -19,7 +19,9 @@
 //! <sha256 hex> <dev> <ino> <len> <mtime s> <mtime ns> <ctime s> <ctime ns> <path hex>\n
 //! ```
 //!
-//! A cache that does not parse is ignored as a whole (everything is hashed again).
+//! A cache that does not parse is ignored as a whole (everything is hashed again). When saved,
+//! the cache drops the entries of files that no longer exist (a rebuilt runtime, a removed venv),
+//! so it does not grow with every runtime the machine ever had.
 
 use std::collections::HashMap;
 use std::fs::{self, Metadata};
@@ -78,12 +80,26 @@ impl Stamp {
     }
 }
 
+/// One cached digest, and whether this process used it (unused ones are checked at save).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    stamp: Stamp,
+    digest: Digest,
+    used: bool,
+}
+
 /// A file-digest cache; see the module docs.
 #[derive(Debug, Default)]
 pub struct DigestCache {
     file: Option<PathBuf>,
-    entries: HashMap<PathBuf, (Stamp, Digest)>,
+    /// Keyed by the path's bytes: hashing them is much cheaper than `Path`'s component-wise
+    /// hash, and a start looks up every file of the runtime.
+    entries: HashMap<Box<[u8]>, Entry>,
     dirty: bool,
+}
+
+fn key(path: &Path) -> &[u8] {
+    path.as_os_str().as_encoded_bytes()
 }
 
 impl DigestCache {
@@ -127,12 +143,11 @@ impl DigestCache {
     }
 
     /// The digest of `path` if its stamp is unchanged.
-    pub(crate) fn get(&self, path: &Path, stamp: Option<Stamp>) -> Option<Digest> {
+    pub(crate) fn get(&mut self, path: &Path, stamp: Option<Stamp>) -> Option<Digest> {
         let stamp = stamp?;
-        self.entries
-            .get(path)
-            .filter(|(s, _)| *s == stamp)
-            .map(|(_, d)| *d)
+        let entry = self.entries.get_mut(key(path))?;
+        entry.used = true;
+        (entry.stamp == stamp).then_some(entry.digest)
     }
 
     /// Remember a digest just computed, unless the file changed too recently to be sure.
@@ -143,9 +158,14 @@ impl DigestCache {
     fn put_at(&mut self, path: &Path, stamp: Option<Stamp>, digest: Digest, now: SystemTime) {
         let Some(stamp) = stamp else { return };
         if stamp.is_recent(now) {
-            self.entries.remove(path);
+            self.entries.remove(key(path));
         } else {
-            self.entries.insert(path.to_owned(), (stamp, digest));
+            let entry = Entry {
+                stamp,
+                digest,
+                used: true,
+            };
+            self.entries.insert(key(path).into(), entry);
         }
         self.dirty = true;
     }
@@ -156,16 +176,21 @@ impl DigestCache {
             return Ok(());
         };
         let dir = file.parent().unwrap_or(Path::new("."));
+        // Entries this process did not use may belong to another runtime: keep those whose file
+        // still exists.
+        self.entries
+            .retain(|k, e| e.used || path_of(k).is_some_and(|p| fs::symlink_metadata(p).is_ok()));
         let mut out = Vec::with_capacity(64 + self.entries.len() * 200);
         out.extend_from_slice(CACHE_HEADER.as_bytes());
         out.push(b'\n');
         let mut entries: Vec<_> = self.entries.iter().collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
-        for (path, (s, digest)) in entries {
+        for (path, e) in entries {
+            let s = &e.stamp;
             out.extend_from_slice(
                 format!(
                     "{} {} {} {} {} {} {} {} {}\n",
-                    hex::encode(digest),
+                    hex::encode(e.digest),
                     s.dev,
                     s.ino,
                     s.len,
@@ -173,7 +198,7 @@ impl DigestCache {
                     s.mtime.1,
                     s.ctime.0,
                     s.ctime.1,
-                    hex::encode(path.as_os_str().as_encoded_bytes()),
+                    hex::encode(path),
                 )
                 .as_bytes(),
             );
@@ -190,7 +215,7 @@ impl DigestCache {
 }
 
 /// The entries of a cache file, or `None` if anything is off.
-pub(crate) fn parse(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
+fn parse(bytes: &[u8]) -> Option<HashMap<Box<[u8]>, Entry>> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut lines = text.split_terminator('\n');
     if lines.next()? != CACHE_HEADER {
@@ -210,7 +235,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
         if f.next().is_some() {
             return None;
         }
-        let path = path_from_bytes(path)?;
+        path_of(&path)?;
         let stamp = Stamp {
             dev,
             ino,
@@ -218,21 +243,26 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<HashMap<PathBuf, (Stamp, Digest)>> {
             mtime,
             ctime,
         };
-        entries.insert(path, (stamp, digest));
+        let entry = Entry {
+            stamp,
+            digest,
+            used: false,
+        };
+        entries.insert(path.into_boxed_slice(), entry);
     }
     Some(entries)
 }
 
 /// Bytes back to a path: any bytes on Unix, UTF-8 elsewhere.
 #[cfg(unix)]
-fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    Some(std::ffi::OsString::from_vec(bytes).into())
+fn path_of(bytes: &[u8]) -> Option<&Path> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }
 
 #[cfg(not(unix))]
-fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
-    String::from_utf8(bytes).ok().map(Into::into)
+fn path_of(bytes: &[u8]) -> Option<&Path> {
+    std::str::from_utf8(bytes).ok().map(Path::new)
 }
 
 #[cfg(test)]
@@ -259,8 +289,36 @@ mod tests {
         let mut cache = DigestCache::open(&file);
         cache.put_at(&p, stamp, [7; 32], later());
         cache.save().unwrap();
-        let cache = DigestCache::open(&file);
+        let mut cache = DigestCache::open(&file);
         assert_eq!(cache.get(&p, stamp), Some([7; 32]));
+    }
+
+    #[test]
+    fn saving_drops_entries_of_files_that_are_gone_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = file(dir.path(), "kept", b"of another runtime");
+        let gone = file(dir.path(), "gone", b"removed venv");
+        let used = file(dir.path(), "used", b"this runtime");
+        let stamp = |p: &Path| Stamp::of(&fs::metadata(p).unwrap());
+        let cache_file = dir.path().join("cache");
+        let mut cache = DigestCache::open(&cache_file);
+        for (p, d) in [(&kept, 1), (&gone, 2), (&used, 3)] {
+            cache.put_at(p, stamp(p), [d; 32], later());
+        }
+        cache.save().unwrap();
+        fs::remove_file(&gone).unwrap();
+
+        // A later process uses one entry and adds one; the unused ones are checked at save.
+        let mut cache = DigestCache::open(&cache_file);
+        assert_eq!(cache.get(&used, stamp(&used)), Some([3; 32]));
+        let new = file(dir.path(), "new", b"x");
+        cache.put_at(&new, stamp(&new), [4; 32], later());
+        cache.save().unwrap();
+
+        let mut cache = DigestCache::open(&cache_file);
+        assert_eq!(cache.len(), 3, "kept, used and new; not gone");
+        assert_eq!(cache.get(&kept, stamp(&kept)), Some([1; 32]));
+        assert_eq!(cache.get(&new, stamp(&new)), Some([4; 32]));
     }
 
     #[test]

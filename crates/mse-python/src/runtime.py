@@ -6,6 +6,13 @@ Kept small: everything per request happens in Rust. This file is compiled into t
 import os
 import sys
 
+# Python calls "main thread" the thread that first imports `threading`, and the C runtime the one
+# that started the interpreter (the only one allowed `signal.set_wakeup_fd`). This module runs on
+# the starting thread right after the start: importing `threading` here makes the two agree.
+# Otherwise an ASGI loop thread that happens to import it first passes for the main thread, and
+# uvloop then fails to start ("set_wakeup_fd only works in main thread").
+import threading  # noqa: F401
+
 
 def isolate(module_path, site_packages, env):
     """Make imports come only from the app, the linked stdlib and the configured site-packages."""

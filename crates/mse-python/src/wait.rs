@@ -42,6 +42,11 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     })
 }
 
+/// Poll `fut` once on this thread (its waker unparks this thread).
+pub(crate) fn poll_once<F: Future + ?Sized>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    THREAD_WAKER.with(|waker| fut.poll(&mut Context::from_waker(waker)))
+}
+
 /// Poll `fut` once holding the GIL (the common case is that it is ready); release the GIL only
 /// if it has to wait.
 pub(crate) fn wait<F>(py: Python<'_>, fut: F) -> F::Output

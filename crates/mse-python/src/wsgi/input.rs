@@ -21,6 +21,53 @@ pyo3::create_exception!(
     "The request body exceeds the server's limit; the server answers 413."
 );
 
+/// How a [`gather`] ended.
+enum Filled {
+    Enough,
+    End,
+    Failed(String),
+    TooLarge,
+}
+
+/// What a [`gather`] received, and the body to continue from.
+struct Gathered {
+    body: Incoming,
+    chunks: Vec<Bytes>,
+    received: u64,
+    end: Filled,
+}
+
+/// Receive at least `need` bytes (or up to the end of the body), counting against `limit`.
+async fn gather(mut body: Incoming, need: usize, mut received: u64, limit: u64) -> Gathered {
+    let mut chunks = Vec::new();
+    let mut got = 0;
+    let end = loop {
+        if got >= need {
+            break Filled::Enough;
+        }
+        let data = match body.frame().await {
+            None => break Filled::End,
+            Some(Err(e)) => break Filled::Failed(e.to_string()),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => continue, // empty data or trailers
+            },
+        };
+        received += data.len() as u64;
+        if received > limit {
+            break Filled::TooLarge;
+        }
+        got += data.len();
+        chunks.push(data);
+    };
+    Gathered {
+        body,
+        chunks,
+        received,
+        end,
+    }
+}
+
 #[pyclass(module = "mse_python")]
 pub(crate) struct Input {
     /// Received, not yet read by the app.
@@ -28,6 +75,8 @@ pub(crate) struct Input {
     buffered: usize,
     /// Where more comes from; `None` once the body ended (or was released).
     stream: Option<Mutex<Incoming>>,
+    /// The runtime that serves the connection, where waits for the network run.
+    rt: Option<tokio::runtime::Handle>,
     received: u64,
     limit: u64,
     over_limit: bool,
@@ -41,11 +90,12 @@ fn size_arg(size: Option<isize>) -> usize {
 }
 
 impl Input {
-    pub(crate) fn new(body: RequestBody, limit: u64) -> Self {
+    pub(crate) fn new(body: RequestBody, limit: u64, rt: Option<tokio::runtime::Handle>) -> Self {
         let mut this = Self {
             buf: VecDeque::new(),
             buffered: 0,
             stream: None,
+            rt,
             received: 0,
             limit,
             over_limit: false,
@@ -74,44 +124,68 @@ impl Input {
         self.buffered = 0;
     }
 
-    /// Receive one more chunk into `buf`; `false` at the end of the body.
+    /// Receive at least one more chunk into `buf`; `false` at the end of the body.
     fn fetch(&mut self, py: Python<'_>) -> PyResult<bool> {
-        loop {
-            let Some(stream) = self.stream.as_mut() else {
-                return Ok(false);
-            };
-            let body = stream
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let frame = wait::wait(py, body.frame());
-            let data = match frame {
-                None => {
-                    self.stream = None;
-                    return Ok(false);
+        let before = self.buffered;
+        self.fill(py, before.saturating_add(1))?;
+        Ok(self.buffered > before)
+    }
+
+    /// Receive until at least `want` bytes are buffered or the body ends.
+    ///
+    /// Frames hyper already has are taken with the GIL held. If more must come from the network,
+    /// the rest of the wait runs as a task on the node's runtime, next to the connection that
+    /// receives the frames, and this thread sleeps (GIL released) until the task has gathered
+    /// enough: one wake-up per read, not one per TLS record. Waiting here frame by frame cost a
+    /// thread switch and a GIL hand-off per ~16 KiB of upload.
+    fn fill(&mut self, py: Python<'_>, want: usize) -> PyResult<()> {
+        if self.buffered >= want {
+            return Ok(());
+        }
+        let Some(stream) = self.stream.take() else {
+            return Ok(());
+        };
+        let body = stream
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut task = Box::pin(gather(
+            body,
+            want - self.buffered,
+            self.received,
+            self.limit,
+        ));
+        let done = match wait::poll_once(task.as_mut()) {
+            std::task::Poll::Ready(done) => done,
+            std::task::Poll::Pending => match &self.rt {
+                Some(rt) => {
+                    let handle = rt.spawn(task);
+                    py.detach(|| wait::block_on(handle)).map_err(|e| {
+                        PyOSError::new_err(format!("reading the request body failed: {e}"))
+                    })?
                 }
-                Some(Err(e)) => {
-                    self.stream = None;
-                    return Err(PyOSError::new_err(format!(
-                        "reading the request body failed: {e}"
-                    )));
-                }
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => data,
-                    _ => continue, // empty data or trailers
-                },
-            };
-            self.received += data.len() as u64;
-            if self.received > self.limit {
+                None => py.detach(|| wait::block_on(task)),
+            },
+        };
+        self.received = done.received;
+        self.buffered += done.chunks.iter().map(Bytes::len).sum::<usize>();
+        self.buf.extend(done.chunks);
+        match done.end {
+            Filled::Enough => {
+                self.stream = Some(Mutex::new(done.body));
+                Ok(())
+            }
+            Filled::End => Ok(()),
+            Filled::Failed(e) => Err(PyOSError::new_err(format!(
+                "reading the request body failed: {e}"
+            ))),
+            Filled::TooLarge => {
                 self.over_limit = true;
                 self.release();
-                return Err(RequestBodyTooLarge::new_err(format!(
+                Err(RequestBodyTooLarge::new_err(format!(
                     "the request body exceeds the limit of {} bytes",
                     self.limit
-                )));
+                )))
             }
-            self.buffered += data.len();
-            self.buf.push_back(data);
-            return Ok(true);
         }
     }
 
@@ -168,7 +242,7 @@ impl Input {
     #[pyo3(signature = (size = None))]
     fn read<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
         let want = size_arg(size);
-        while self.buffered < want && self.fetch(py)? {}
+        self.fill(py, want)?;
         let n = want.min(self.buffered);
         self.take(py, n)
     }

@@ -34,6 +34,8 @@ use response::{FileWrapper, Next, StartResponse};
 struct Job {
     parts: Parts,
     body: RequestBody,
+    /// For a streamed body: the runtime serving the connection (see `Input::fill`).
+    rt: Option<tokio::runtime::Handle>,
     conn: ConnInfo,
     reply: oneshot::Sender<Response<ResponseBody>>,
 }
@@ -100,11 +102,15 @@ impl Server {
             return error_response(StatusCode::SERVICE_UNAVAILABLE);
         }
         let (reply, rx) = oneshot::channel();
+        let rt = matches!(body, RequestBody::Stream(_))
+            .then(tokio::runtime::Handle::try_current)
+            .and_then(std::result::Result::ok);
         if self
             .queue
             .push(Job {
                 parts,
                 body,
+                rt,
                 conn,
                 reply,
             })
@@ -151,6 +157,7 @@ fn serve(py: Python<'_>, shared: &Shared, builder: &mut Builder, job: Job) {
     let Job {
         parts,
         body,
+        rt,
         conn,
         reply,
     } = job;
@@ -161,7 +168,7 @@ fn serve(py: Python<'_>, shared: &Shared, builder: &mut Builder, job: Job) {
     let unsized_body = matches!(body, RequestBody::Stream(_))
         && !parts.headers.contains_key(http::header::CONTENT_LENGTH);
     let (input, sr) = match (
-        Bound::new(py, Input::new(body, shared.max_body)),
+        Bound::new(py, Input::new(body, shared.max_body, rt)),
         Bound::new(py, StartResponse::new(reply, head_only)),
     ) {
         (Ok(i), Ok(s)) => (i, s),

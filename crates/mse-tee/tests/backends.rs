@@ -293,15 +293,22 @@ fn fake_tsm(
     std::fs::write(entry.join("outblob"), b"").unwrap();
     let mut last = Vec::new();
     let mut generation = 0u64;
+    // The kernel's attributes change atomically; a plain write (truncate, then write) would let
+    // the backend read an empty `generation` now and then.
+    let put = |entry: &Path, name: &str, bytes: &[u8]| {
+        let tmp = entry.join(format!(".{name}.new"));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, entry.join(name)).unwrap();
+    };
     Fake::spawn(move || {
         let inblob = std::fs::read(entry.join("inblob")).unwrap_or_default();
         if inblob != last {
             if let Ok(rd) = <[u8; 64]>::try_from(inblob.as_slice()) {
                 let (out, aux) = make(&rd);
-                std::fs::write(entry.join("outblob"), out).unwrap();
-                std::fs::write(entry.join("auxblob"), aux).unwrap();
+                put(&entry, "outblob", &out);
+                put(&entry, "auxblob", &aux);
                 generation += 1;
-                std::fs::write(entry.join("generation"), format!("{generation}\n")).unwrap();
+                put(&entry, "generation", format!("{generation}\n").as_bytes());
             }
             last = inblob;
         }

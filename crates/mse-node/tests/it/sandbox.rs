@@ -43,6 +43,8 @@ const FORBIDDEN: &[&str] = &[
     "multiprocessing_pool",
     "process_pool_executor",
     "asyncio_subprocess",
+    // uvloop imported by the app after the guard (the WSGI app never imports it before).
+    "uvloop_subprocess",
 ];
 
 /// A configured node serving one of the sandbox test apps.

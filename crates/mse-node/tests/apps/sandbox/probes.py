@@ -58,6 +58,21 @@ def _async_subprocess():
     return asyncio.run(spawn())
 
 
+def _uvloop_subprocess():
+    # Imported only now, after the guard: uvloop is patched when it is imported.
+    import uvloop
+
+    async def spawn():
+        proc = await asyncio.create_subprocess_exec("/bin/true")
+        return await proc.wait()
+
+    loop = uvloop.new_event_loop()
+    try:
+        return loop.run_until_complete(spawn())
+    finally:
+        loop.close()
+
+
 FORBIDDEN = {
     "subprocess_run": lambda: subprocess.run(["/bin/true"]).returncode,
     "subprocess_shell": lambda: subprocess.run("true", shell=True).returncode,
@@ -74,6 +89,7 @@ FORBIDDEN = {
     "multiprocessing_pool": lambda: multiprocessing.Pool(2).map(abs, [-1]),
     "process_pool_executor": lambda: list(concurrent.futures.ProcessPoolExecutor(2).map(abs, [-1])),
     "asyncio_subprocess": _async_subprocess,
+    "uvloop_subprocess": _uvloop_subprocess,
 }
 
 

@@ -149,9 +149,18 @@ pub(crate) fn load(
         .iter()
         .map(|p| path_str(p))
         .collect::<Result<_>>()?;
-    rt.helper(py, "isolate")
+    let dropped: Vec<String> = rt
+        .helper(py, "isolate")
         .and_then(|f| f.call1((module_path.clone(), site, cfg.env.clone())))
+        .and_then(|r| r.extract())
         .map_err(interp)?;
+    if !dropped.is_empty() {
+        tracing::warn!(
+            target: "mse_python",
+            paths = ?dropped,
+            "import paths added by .pth files outside the measured runtime were left out"
+        );
+    }
     rt.helper(py, "forget_other_apps")
         .and_then(|f| f.call1((app_ref.module.as_str(), module_path)))
         .map_err(interp)?;

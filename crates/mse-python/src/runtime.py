@@ -38,6 +38,26 @@ def isolate(module_path, site_packages, env):
     site.setcopyright()
     site.sethelper()
 
+    # The runtime's site-packages and their `.pth` files are measured: process them as any
+    # interpreter would (namespace packages, vendored paths, `import` lines), then keep only the
+    # import paths that lie inside what was measured. Returns the paths dropped.
+    for d in site_packages:
+        site.addsitedir(d)
+    def under(path, root):
+        return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+    roots = [os.path.realpath(p) for p in paths]
+    # The standard library is measured without its own site-packages (mse_measure).
+    unmeasured = os.path.realpath(os.path.join(stdlib, "site-packages"))
+    kept, dropped = [], []
+    for p in sys.path:
+        real = os.path.realpath(p)
+        inside = any(under(real, r) for r in roots) and not under(real, unmeasured)
+        (kept if inside else dropped).append(p)
+    sys.path[:] = kept
+    sys.path_importer_cache.clear()
+    return dropped
+
 
 def check_start():
     """Right after the interpreter started: `site` did not run, and every module loaded so far

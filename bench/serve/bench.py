@@ -231,6 +231,26 @@ def tree_rss_kib(root: int) -> int:
     return total
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> tuple[float, int]:
+    """CPU seconds (user + system) and voluntary context switches of the process tree so far.
+    Counts, unlike rates, do not depend on how much of the CPU the machine gave the server."""
+    ticks, switches = 0, 0
+    for pid in tree_pids(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        switches += int(line.split()[1])
+        except OSError:
+            pass
+    return ticks / CLK_TCK, switches
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pid: int, every: float = 0.25):
         super().__init__(daemon=True)
@@ -309,8 +329,12 @@ class Run:
     p50: float
     p99: float
     errors: int
+    requests: int = 0
     rss_kib: int = 0
     rep: int = 0
+    # The server's CPU time and voluntary context switches per request during the run.
+    cpu_us: float = 0.0
+    switches: float = 0.0
 
 
 def wrk(port: int, route: Route, seconds: float, script: Path | None, wrk_cpu: str) -> Run:
@@ -336,7 +360,9 @@ def wrk(port: int, route: Route, seconds: float, script: Path | None, wrk_cpu: s
         errors += sum(int(x) for x in m.groups())
     if "50" not in lat or "99" not in lat:
         raise RuntimeError(f"no completed requests: {out.strip()[-300:]}")
-    return Run(rps, parse_latency(lat["50"]), parse_latency(lat["99"]), errors)
+    m = re.search(r"(\d+) requests in", out)
+    requests = int(m.group(1)) if m else 0
+    return Run(rps, parse_latency(lat["50"]), parse_latency(lat["99"]), errors, requests)
 
 
 @dataclass
@@ -437,8 +463,13 @@ def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx
                     try:
                         sampler = RssSampler(r.proc.pid)
                         sampler.start()
+                        cpu0, sw0 = tree_cpu(r.proc.pid)
                         run = wrk(r.port, route, args.duration, script, args.wrk_cpu)
+                        cpu1, sw1 = tree_cpu(r.proc.pid)
                         run.rss_kib = sampler.stop()
+                        n = max(run.requests, 1)
+                        run.cpu_us = (cpu1 - cpu0) * 1e6 / n
+                        run.switches = (sw1 - sw0) / n
                         run.rep = rep
                         cell.runs.append(run)
                     except Exception as e:  # noqa: BLE001
@@ -459,6 +490,7 @@ def fmt_cell(c: Cell) -> str:
     return (
         f"{c.med('rps'):9.0f} req/s ({min(rps):.0f}-{max(rps):.0f})  p50 {c.med('p50'):6.2f} ms"
         f"  p99 {c.med('p99'):6.2f} ms  RSS {max(r.rss_kib for r in c.runs) / 1024:5.0f} MiB"
+        f"  CPU {c.med('cpu_us'):7.0f} us/req  {c.med('switches'):6.2f} switches/req"
         + (f"  ERRORS {errs}" if errs else "")
         + (f"  (stopped: {c.error})" if c.error else "")
     )
@@ -682,8 +714,8 @@ def node_startup(ctx: Ctx, args) -> dict[str, float]:
 def table(cells: list[Cell], inproc: dict[str, float]) -> str:
     by = {(c.server, c.route): c for c in cells}
     lines = [
-        "| route | server | req/s (median) | min–max | MiB/s | p50 ms | p99 ms | peak RSS MiB | × Granian | × in-process |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| route | server | req/s (median) | min–max | MiB/s | p50 ms | p99 ms | peak RSS MiB | CPU µs/req | switches/req | × Granian | × in-process |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rname, route in ROUTES.items():
         servers = [c for c in cells if c.route == rname]
@@ -692,7 +724,7 @@ def table(cells: list[Cell], inproc: dict[str, float]) -> str:
         g = by.get(("granian", rname))
         for c in servers:
             if not c.runs:
-                lines.append(f"| {rname} | {c.server} | failed: {c.error} | | | | | | | |")
+                lines.append(f"| {rname} | {c.server} | failed: {c.error} | | | | | | | | | |")
                 continue
                 continue
             rps = [r.rps for r in c.runs]
@@ -705,10 +737,11 @@ def table(cells: list[Cell], inproc: dict[str, float]) -> str:
             lines.append(
                 f"| {rname} | {name} | {c.med('rps'):,.0f}{' (' + str(errs) + ' errors)' if errs else ''}"
                 f" | {min(rps):,.0f}–{max(rps):,.0f} | {mibs} | {c.med('p50'):.2f} | {c.med('p99'):.2f}"
-                f" | {max(r.rss_kib for r in c.runs) / 1024:.0f} | {xg} | {xi} |"
+                f" | {max(r.rss_kib for r in c.runs) / 1024:.0f} | {c.med('cpu_us'):,.0f} | {c.med('switches'):.2f}"
+                f" | {xg} | {xi} |"
             )
         if rname in inproc:
-            lines.append(f"| {rname} | in-process (no server) | {inproc[rname]:,.0f} calls/s | | | | | | | 1.00 |")
+            lines.append(f"| {rname} | in-process (no server) | {inproc[rname]:,.0f} calls/s | | | | | | | | | 1.00 |")
     return "\n".join(lines)
 
 

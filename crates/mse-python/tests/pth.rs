@@ -32,6 +32,16 @@ def app(environ, start_response):
     return [body]
 "#;
 
+/// The app's `sys.path`, as it reported it.
+fn sys_path(env: &Value) -> Vec<&str> {
+    env["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect()
+}
+
 // THREAT: T2 — a measured `.pth` may extend the import path only inside the measured runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pth_files_of_the_runtime_work_within_the_measured_roots() {
@@ -67,12 +77,7 @@ async fn pth_files_of_the_runtime_work_within_the_measured_roots() {
         Value::Null,
         "a path line outside the measured runtime is left out: {env}"
     );
-    let path: Vec<&str> = env["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let path = sys_path(&env);
     assert!(!path.iter().any(|p| p.contains("outside")), "{path:?}");
 
     // The interpreter's own site-packages lies inside the standard library directory but is not
@@ -86,12 +91,7 @@ async fn pth_files_of_the_runtime_work_within_the_measured_roots() {
     let app = PyApp::load(second.config("app:app", std::slice::from_ref(&site2))).unwrap();
     let addr = serve(app).await;
     let env: Value = serde_json::from_slice(&send(addr, get("/")).await.body).unwrap();
-    let path: Vec<&str> = env["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let path = sys_path(&env);
     assert!(
         std::path::Path::new(&interp_site).is_dir(),
         "the interpreter has its own site-packages at {interp_site}"

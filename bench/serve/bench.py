@@ -726,7 +726,6 @@ def table(cells: list[Cell], inproc: dict[str, float]) -> str:
             if not c.runs:
                 lines.append(f"| {rname} | {c.server} | failed: {c.error} | | | | | | | | | |")
                 continue
-                continue
             rps = [r.rps for r in c.runs]
             mibs = f"{c.med('rps') * len(TEN_MIB) / MIB:.0f}" if route.throughput else ""
             ratio = paired_ratio(c, g)

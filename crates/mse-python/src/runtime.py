@@ -43,32 +43,42 @@ def isolate(module_path, site_packages, env):
     # import paths that lie inside what was measured. Returns the paths dropped.
     for d in site_packages:
         site.addsitedir(d)
-    def under(path, root):
-        return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-    roots = [os.path.realpath(p) for p in paths]
-    # The standard library is measured without its own site-packages (mse_measure).
-    unmeasured = os.path.realpath(os.path.join(stdlib, "site-packages"))
+    measured = _measured(paths)
     kept, dropped = [], []
     for p in sys.path:
-        real = os.path.realpath(p)
-        inside = any(under(real, r) for r in roots) and not under(real, unmeasured)
-        (kept if inside else dropped).append(p)
+        (kept if measured(p) else dropped).append(p)
     sys.path[:] = kept
     sys.path_importer_cache.clear()
     return dropped
 
 
+def _measured(roots):
+    """A test: does a path lie under one of `roots`, and not in the standard library's own
+    site-packages? The node measures the standard library without that directory
+    (mse_measure::python_runtime_roots), so nothing may be imported from it."""
+    def under(path, root):
+        return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+    real_roots = [os.path.realpath(r) for r in roots]
+    unmeasured = os.path.realpath(os.path.join(os.path.dirname(os.__file__), "site-packages"))
+
+    def measured(path):
+        real = os.path.realpath(path)
+        return any(under(real, r) for r in real_roots) and not under(real, unmeasured)
+
+    return measured
+
+
 def check_start():
     """Right after the interpreter started: `site` did not run, and every module loaded so far
-    comes from the standard library. Returns what is wrong, or None."""
+    comes from the (measured part of the) standard library. Returns what is wrong, or None."""
     if not sys.flags.no_site:
         return "the interpreter ran `site` at start (its .pth files are not measured)"
-    root = os.path.realpath(os.path.dirname(os.__file__)) + os.sep
+    measured = _measured([os.path.dirname(os.__file__)])
     foreign = []
     for name, module in list(sys.modules.items()):
         f = getattr(module, "__file__", None)
-        if name != __name__ and f and not os.path.realpath(f).startswith(root):
+        if name != __name__ and f and not measured(f):
             foreign.append(f"{name} ({f})")
     if foreign:
         return "modules from outside the standard library were loaded at start: " + ", ".join(sorted(foreign))

@@ -55,8 +55,7 @@ where
     F::Output: Send,
 {
     let mut fut = pin!(fut);
-    let first = THREAD_WAKER.with(|waker| fut.as_mut().poll(&mut Context::from_waker(waker)));
-    match first {
+    match poll_once(fut.as_mut()) {
         Poll::Ready(out) => out,
         Poll::Pending => py.detach(|| block_on(fut.as_mut())),
     }

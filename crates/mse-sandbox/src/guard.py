@@ -35,36 +35,36 @@ def _mse_install_guard():
         if hasattr(os, name):
             setattr(os, name, _blocked(f"os.{name}()"))
 
-    import subprocess
-
-    # Popen.__init__ closes the pipes it opened when _execute_child raises, so nothing leaks;
-    # run/call/check_output/getoutput/asyncio subprocesses all go through it.
-    subprocess.Popen._execute_child = _blocked("subprocess.Popen()")
     try:
         import _posixsubprocess
 
-        # multiprocessing's spawn/forkserver helpers call it directly.
+        # subprocess and multiprocessing's spawn/forkserver helpers call it directly.
         _posixsubprocess.fork_exec = _blocked("_posixsubprocess.fork_exec()")
     except ImportError:
         pass
 
-    import multiprocessing.process
+    # The modules below are patched when they are imported, or now if they already are: most apps
+    # never import some of them (a WSGI app, uvloop; most apps, multiprocessing and pty), and
+    # importing them all here cost every start ~1 MiB and 10-40 ms.
+    def _patch_subprocess(subprocess):
+        # Popen.__init__ closes the pipes it opened when _execute_child raises, so nothing leaks;
+        # run/call/check_output/getoutput/asyncio subprocesses all go through it.
+        subprocess.Popen._execute_child = _blocked("subprocess.Popen()")
 
-    multiprocessing.process.BaseProcess.start = _blocked("multiprocessing.Process.start()")
+    def _patch_process(process):
+        process.BaseProcess.start = _blocked("multiprocessing.Process.start()")
+
     # Process pools create semaphores (in /dev/shm, out of the app's reach) before they start a
     # process: stop them first, with the clear message. ThreadPool overrides _setup_queues.
-    import multiprocessing.pool
-    import concurrent.futures.process
+    def _patch_pool(pool):
+        pool.Pool._setup_queues = _blocked("multiprocessing.Pool()")
 
-    multiprocessing.pool.Pool._setup_queues = _blocked("multiprocessing.Pool()")
-    concurrent.futures.process.ProcessPoolExecutor.__init__ = _blocked("ProcessPoolExecutor()")
-    try:
-        import pty
+    def _patch_process_pool(process):
+        process.ProcessPoolExecutor.__init__ = _blocked("ProcessPoolExecutor()")
 
+    def _patch_pty(pty):
         pty.fork = _blocked("pty.fork()")
         pty.spawn = _blocked("pty.spawn()")
-    except ImportError:
-        pass
 
     # uvloop starts processes itself (libuv's uv_spawn), not through subprocess.Popen; its event
     # loop class is a Python subclass, so its methods can be replaced.
@@ -72,44 +72,54 @@ def _mse_install_guard():
         uvloop.Loop.subprocess_exec = _blocked("asyncio.create_subprocess_exec() (uvloop)")
         uvloop.Loop.subprocess_shell = _blocked("asyncio.create_subprocess_shell() (uvloop)")
 
-    if "uvloop" in sys.modules:
-        _patch_uvloop(sys.modules["uvloop"])
-    else:
-        import importlib.abc
-        import importlib.util
+    patches = {
+        "subprocess": _patch_subprocess,
+        "multiprocessing.process": _patch_process,
+        "multiprocessing.pool": _patch_pool,
+        "concurrent.futures.process": _patch_process_pool,
+        "pty": _patch_pty,
+        "uvloop": _patch_uvloop,
+    }
+    for name in [n for n in patches if n in sys.modules]:
+        patches.pop(name)(sys.modules[name])
 
-        if importlib.util.find_spec("uvloop") is not None:
-            # Importing uvloop here would add 10-40 ms to every start, and most apps (every WSGI
-            # one) never import it: patch it when, and if, something does.
-            class _PatchedLoader(importlib.abc.Loader):
-                def __init__(self, loader):
-                    self._loader = loader
+    if patches:
+        # Plain classes (the import system only calls these methods): importlib.abc would pull in
+        # importlib.resources and more at every start.
+        class _PatchedLoader:
+            def __init__(self, loader, patch):
+                self._loader = loader
+                self._patch = patch
 
-                def create_module(self, spec):
-                    return self._loader.create_module(spec)
+            def create_module(self, spec):
+                return self._loader.create_module(spec)
 
-                def exec_module(self, module):
-                    self._loader.exec_module(module)
-                    _patch_uvloop(module)
+            def exec_module(self, module):
+                self._loader.exec_module(module)
+                self._patch(module)
 
-                def __getattr__(self, name):
-                    return getattr(self._loader, name)
+            def __getattr__(self, name):
+                return getattr(self._loader, name)
 
-            class _PatchUvloopOnImport(importlib.abc.MetaPathFinder):
-                def find_spec(self, name, path=None, target=None):
-                    if name != "uvloop":
-                        return None
-                    for finder in sys.meta_path:
-                        if finder is self or not hasattr(finder, "find_spec"):
-                            continue
-                        spec = finder.find_spec(name, path, target)
-                        if spec is not None:
-                            if spec.loader is not None:
-                                spec.loader = _PatchedLoader(spec.loader)
-                            return spec
+        class _PatchOnImport:
+            """First on sys.meta_path: finds the modules above through the other finders and
+            wraps their loader so that the patch runs right after the module's own code."""
+
+            def find_spec(self, name, path=None, target=None):
+                patch = patches.get(name)
+                if patch is None:
                     return None
+                for finder in sys.meta_path:
+                    if finder is self or not hasattr(finder, "find_spec"):
+                        continue
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        if spec.loader is not None:
+                            spec.loader = _PatchedLoader(spec.loader, patch)
+                        return spec
+                return None
 
-            sys.meta_path.insert(0, _PatchUvloopOnImport())
+        sys.meta_path.insert(0, _PatchOnImport())
 
     module.GUARD_INSTALLED = True
     sys.modules["mse_sandbox"] = module

@@ -105,6 +105,9 @@ assert denied(lambda: open("/var/tmp/mse-should-not-exist", "w")), "/var/tmp wri
 
 /// Every way of starting a process, after the guard and the filter.
 const FORBIDDEN_CHECKS: &str = r#"
+# The guard patches these when they are imported: here, after it ran (the node's sandbox probes
+# import them before, so the other path is covered there).
+assert NOT_YET_IMPORTED >= {"multiprocessing.pool", "concurrent.futures.process", "pty"}, NOT_YET_IMPORTED
 import os, subprocess, multiprocessing, threading, errno, asyncio, pty, concurrent.futures
 from mse_sandbox import SubprocessNotAllowedError
 
@@ -246,7 +249,9 @@ fn child() -> Result<(), String> {
         run(
             py,
             "save",
-            "import os, builtins\nbuiltins.SAVED_FORK = os.fork\nbuiltins.SAVED_SPAWN = os.posix_spawn",
+            "import os, sys, builtins\nbuiltins.SAVED_FORK = os.fork\nbuiltins.SAVED_SPAWN = os.posix_spawn\n\
+             lazy = ('multiprocessing.process', 'multiprocessing.pool', 'concurrent.futures.process', 'pty')\n\
+             builtins.NOT_YET_IMPORTED = {m for m in lazy if m not in sys.modules}",
         )?;
         run(py, "guard", PYTHON_GUARD)?;
         run(py, "guard twice", PYTHON_GUARD)?;

@@ -80,46 +80,48 @@ def _mse_install_guard():
         "pty": _patch_pty,
         "uvloop": _patch_uvloop,
     }
-    for name in [n for n in patches if n in sys.modules]:
-        patches.pop(name)(sys.modules[name])
+    # Already imported: patch now. The finder stays for all of them, so that a module imported
+    # again (removed from sys.modules first) is patched again.
+    for name, patch in patches.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
 
-    if patches:
-        # Plain classes (the import system only calls these methods): importlib.abc would pull in
-        # importlib.resources and more at every start.
-        class _PatchedLoader:
-            def __init__(self, loader, patch):
-                self._loader = loader
-                self._patch = patch
+    # Plain classes (the import system only calls these methods): importlib.abc would pull in
+    # importlib.resources and more at every start.
+    class _PatchedLoader:
+        def __init__(self, loader, patch):
+            self._loader = loader
+            self._patch = patch
 
-            def create_module(self, spec):
-                return self._loader.create_module(spec)
+        def create_module(self, spec):
+            return self._loader.create_module(spec)
 
-            def exec_module(self, module):
-                self._loader.exec_module(module)
-                self._patch(module)
+        def exec_module(self, module):
+            self._loader.exec_module(module)
+            self._patch(module)
 
-            def __getattr__(self, name):
-                return getattr(self._loader, name)
+        def __getattr__(self, name):
+            return getattr(self._loader, name)
 
-        class _PatchOnImport:
-            """First on sys.meta_path: finds the modules above through the other finders and
-            wraps their loader so that the patch runs right after the module's own code."""
+    class _PatchOnImport:
+        """First on sys.meta_path: finds the modules above through the other finders and
+        wraps their loader so that the patch runs right after the module's own code."""
 
-            def find_spec(self, name, path=None, target=None):
-                patch = patches.get(name)
-                if patch is None:
-                    return None
-                for finder in sys.meta_path:
-                    if finder is self or not hasattr(finder, "find_spec"):
-                        continue
-                    spec = finder.find_spec(name, path, target)
-                    if spec is not None:
-                        if spec.loader is not None:
-                            spec.loader = _PatchedLoader(spec.loader, patch)
-                        return spec
+        def find_spec(self, name, path=None, target=None):
+            patch = patches.get(name)
+            if patch is None:
                 return None
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    if spec.loader is not None:
+                        spec.loader = _PatchedLoader(spec.loader, patch)
+                    return spec
+            return None
 
-        sys.meta_path.insert(0, _PatchOnImport())
+    sys.meta_path.insert(0, _PatchOnImport())
 
     module.GUARD_INSTALLED = True
     sys.modules["mse_sandbox"] = module

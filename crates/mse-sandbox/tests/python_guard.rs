@@ -146,6 +146,17 @@ async def spawn():
     await asyncio.create_subprocess_exec("/bin/true")
 blocked("asyncio.create_subprocess_exec", lambda: asyncio.run(spawn()))
 
+# A module executed again is patched again (else Pool would create its semaphores first and
+# only fail at Process.start, with another message).
+import importlib, multiprocessing.pool
+importlib.reload(multiprocessing.pool)
+try:
+    multiprocessing.pool.Pool(2)
+except SubprocessNotAllowedError as e:
+    assert "multiprocessing.Pool()" in str(e), str(e)
+else:
+    raise AssertionError("multiprocessing.Pool after a reload was not blocked")
+
 # The guard is UX: a reference taken before it ran reaches the kernel, and the filter says no.
 try:
     SAVED_FORK()

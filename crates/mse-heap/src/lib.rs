@@ -4,8 +4,8 @@
 //! walks ~11,000 files, and importing the app creates and drops many Python objects larger than
 //! pymalloc's 512 bytes, which go to `malloc`. glibc keeps what was freed inside its arenas (one
 //! per thread that allocated, and the threads of the start are gone), and only trims the top of an
-//! arena, above a threshold that grows with the largest block freed. After a FastAPI start that
-//! left 3–5 MiB resident and unused for the node's whole life (measured in `docs/benchmarks.md`).
+//! arena, above a threshold that grows with the largest block freed. After a FastAPI start, that
+//! was 3–5 MiB resident and unused for the node's whole life (measured in `docs/benchmarks.md`).
 //!
 //! [`release_free_pages`] asks glibc to hand every free whole page of every arena back to the
 //! kernel (`madvise(MADV_DONTNEED)` on free chunks, `malloc_trim(0)`). The node calls it once,

@@ -17,7 +17,7 @@
 //! - `parse_argv = 0`: there is no command line.
 //!
 //! The workspace forbids `unsafe`; `PyConfig` is only reachable through the C API, so this crate
-//! is the one place that allows it, in [`start`]'s helper, with each block justified.
+//! allows it (as `mse-heap` does for one call), in [`start`]'s helpers, with each block justified.
 
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
@@ -62,7 +62,7 @@ pub fn start(home: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-#[allow(unsafe_code)] // the one exception to the workspace rule: see the module documentation
+#[allow(unsafe_code)] // an exception to the workspace rule: see the module documentation
 fn initialize(home: &CStr) -> Result<(), Error> {
     use pyo3::ffi;
     use std::mem::MaybeUninit;

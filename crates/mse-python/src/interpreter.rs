@@ -2,7 +2,7 @@
 //!
 //! Isolation happens in three steps: before the start we refuse environment variables that would
 //! make Python load code we did not choose (fail closed, with the variable named); the start
-//! itself (`mse-python-init`, the one crate with `unsafe`) uses an explicit `PyConfig` without
+//! itself (`mse-python-init`, which may use `unsafe`) uses an explicit `PyConfig` without
 //! `site`; after it, `sys.path` is replaced by exactly
 //! `[module_path, stdlib, lib-dynload, site_packages...]`.
 

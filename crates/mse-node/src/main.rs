@@ -8,6 +8,7 @@ use clap::Parser;
 use mse_node::cli::Cli;
 use mse_node::paths::Paths;
 use mse_node::server::body::ACCESS_TARGET;
+use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
 
@@ -39,8 +40,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where rustls warns about a malformed ClientHello extension, such as an IP address sent as SNI
+/// (RFC 6066 forbids it; `wrk` and some other clients send it anyway).
+const CLIENT_HELLO_TARGET: &str = "rustls::msgs::handshake";
+
 /// Access log lines go to stdout (as hypercorn's `accesslog="-"`), everything else to stderr.
+///
+/// rustls's ClientHello warnings are dropped unless `--debug` is given or `RUST_LOG` names
+/// rustls. The client chooses to trigger them, once per connection, so they would let anyone fill
+/// the node's log. The node logs its own handshake failures at debug level too (`server`).
 fn init_logging(debug: bool) {
+    let rustls_asked = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("rustls"));
+    let drop_hello_warnings = !debug && !rustls_asked;
     let level = if debug {
         LevelFilter::DEBUG
     } else {
@@ -58,7 +69,12 @@ fn init_logging(debug: bool) {
     let logs = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .with_filter(filter_fn(|m| m.target() != ACCESS_TARGET));
+        .with_filter(filter_fn(move |m| {
+            m.target() != ACCESS_TARGET
+                && !(drop_hello_warnings
+                    && m.target() == CLIENT_HELLO_TARGET
+                    && *m.level() != Level::ERROR)
+        }));
     tracing_subscriber::registry()
         .with(filter)
         .with(access)

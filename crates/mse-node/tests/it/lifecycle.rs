@@ -210,3 +210,50 @@ fn sigint_while_waiting_exits_cleanly() {
     let status = node.wait_exit(Duration::from_secs(40));
     assert!(status.success(), "{status}\n{}", node.logs());
 }
+
+// THREAT: T9
+#[test]
+fn a_client_sending_an_ip_address_as_sni_is_served_without_a_log_line_each() {
+    let Some(python) = python() else { return };
+    let dirs = Dirs::new();
+    std::fs::write(dirs.app().join("app.py"), HELLO).unwrap();
+    let spec = NodeSpec {
+        extra: vec!["--timeout".into(), "1".into()],
+        ..NodeSpec::default()
+    };
+    let node = Node::start(&dirs, &python, &spec);
+    node.wait_log("serving the app", Duration::from_secs(30));
+    let logged_before = node.stderr.lock().unwrap().len();
+    // `-servername 127.0.0.1` puts the IP address in the SNI extension, as wrk does (RFC 6066
+    // forbids it); rustls ignores it and warns, once per connection, if let through.
+    for _ in 0..3 {
+        let mut s_client = Command::new("openssl")
+            .args(["s_client", "-quiet", "-ign_eof", "-connect"])
+            .arg(format!("127.0.0.1:{}", node.port))
+            .args(["-servername", "127.0.0.1"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        s_client
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let out = s_client.wait_with_output().unwrap();
+        let response = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            response.starts_with("HTTP/1.1 200") && response.ends_with("hello"),
+            "{response}\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            node.logs()
+        );
+    }
+    // The access log (stdout) has the three requests; stderr has nothing new.
+    node.wait_log("\"GET / HTTP/1.1\" 200", Duration::from_secs(5));
+    let logged_since = node.stderr.lock().unwrap()[logged_before..].to_owned();
+    assert_eq!(logged_since, "", "{}", node.logs());
+}

@@ -50,6 +50,11 @@ class Route:
     connections: int = 64
     expect: bytes | None = None  # a check done once before the measurement
     throughput: bool = False  # report MiB/s too
+    module: str = ""  # the app (MODULE:VARIABLE in apps/); "" = the interface's Flask/FastAPI app
+
+    @property
+    def spec(self) -> str:
+        return self.module or ("wsgi_app:app" if self.app == "wsgi" else "asgi_app:app")
 
 
 JSON_ITEM = json.dumps({"name": "lamp", "price": 12.5, "tags": ["home", "office", "light"]}).encode()
@@ -66,6 +71,9 @@ ROUTES = {
         "flask-download-10m", "wsgi", "GET", "/download", connections=8,
         expect=b"y" * (10 * MIB), throughput=True,
     ),
+    # The smallest app each interface allows (apps/null_app.py): what a request costs in the
+    # server itself. The load generator may then be the bottleneck: read CPU µs/req, not req/s.
+    "wsgi-null": Route("wsgi-null", "wsgi", "GET", "/", expect=b"hello", module="null_app:wsgi"),
     "fastapi-hello": Route("fastapi-hello", "asgi", "GET", "/", expect=b"hello"),
     "fastapi-echo": Route(
         "fastapi-echo", "asgi", "POST", "/echo", JSON_ITEM, "application/json",
@@ -79,6 +87,7 @@ ROUTES = {
         "fastapi-download-10m", "asgi", "GET", "/download", connections=8,
         expect=b"y" * (10 * MIB), throughput=True,
     ),
+    "asgi-null": Route("asgi-null", "asgi", "GET", "/", expect=b"hello", module="null_app:asgi"),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -90,7 +99,7 @@ ROUTES = {
 class Server:
     name: str
     apps: tuple[str, ...]
-    build: object  # callable(kind, port, ctx) -> (argv, env)
+    build: object  # callable(kind, app spec, port, ctx) -> (argv, env)
     note: str = ""
 
 
@@ -107,15 +116,11 @@ class Ctx:
     baseline_bin: Path | None = None
 
 
-def module(kind: str) -> str:
-    return "wsgi_app:app" if kind == "wsgi" else "asgi_app:app"
-
-
 def venv_bin(ctx: Ctx, name: str) -> str:
     return str(ctx.venv / "bin" / name)
 
 
-def node_cmd(kind, port, ctx: Ctx, binary: Path | None = None):
+def node_cmd(kind, spec, port, ctx: Ctx, binary: Path | None = None):
     root = Path(tempfile.mkdtemp(prefix="node-", dir=ctx.work))
     app_dir = root / "app"
     shutil.copytree(APPS, app_dir, ignore=shutil.ignore_patterns("__pycache__"))
@@ -127,7 +132,7 @@ def node_cmd(kind, port, ctx: Ctx, binary: Path | None = None):
         "--san", "127.0.0.1", "--app-dir", str(app_dir), "--id", APP_ID, "--tee", "sim",
         "--site-packages", str(ctx.site_packages), "--threads", str(ctx.threads),
         # No configuration is sent: clear code starts after 1 s without secrets, in the sandbox.
-        "--timeout", "1", module(kind),
+        "--timeout", "1", spec,
     ]
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -140,7 +145,7 @@ def node_cmd(kind, port, ctx: Ctx, binary: Path | None = None):
     return argv, env
 
 
-def granian_cmd(kind, port, ctx: Ctx):
+def granian_cmd(kind, spec, port, ctx: Ctx):
     argv = [
         venv_bin(ctx, "granian"), "--interface", kind, "--workers", "1", "--runtime-threads", "1",
         "--http", "1", "--no-ws", "--host", "127.0.0.1", "--port", str(port),
@@ -149,30 +154,30 @@ def granian_cmd(kind, port, ctx: Ctx):
     ]
     if kind == "wsgi":
         argv += ["--blocking-threads", str(ctx.threads)]
-    return argv + ["--working-dir", str(APPS), module(kind)], {}
+    return argv + ["--working-dir", str(APPS), spec], {}
 
 
-def gunicorn_cmd(kind, port, ctx: Ctx):
+def gunicorn_cmd(kind, spec, port, ctx: Ctx):
     return [
         venv_bin(ctx, "gunicorn"), "-w", "1", "-k", "gthread", "--threads", str(ctx.threads),
         "-b", f"127.0.0.1:{port}", "--certfile", str(ctx.cert), "--keyfile", str(ctx.key),
-        "--chdir", str(APPS), "--log-level", "warning", module(kind),
+        "--chdir", str(APPS), "--log-level", "warning", spec,
     ], {}
 
 
-def hypercorn_cmd(kind, port, ctx: Ctx):
+def hypercorn_cmd(kind, spec, port, ctx: Ctx):
     return [
         venv_bin(ctx, "hypercorn"), "-w", "1", "-b", f"127.0.0.1:{port}",
         "--certfile", str(ctx.cert), "--keyfile", str(ctx.key), "--log-level", "warning",
-        module(kind),
+        spec,
     ], {}
 
 
-def uvicorn_cmd(kind, port, ctx: Ctx):
+def uvicorn_cmd(kind, spec, port, ctx: Ctx):
     return [
         venv_bin(ctx, "uvicorn"), "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
         "--ssl-certfile", str(ctx.cert), "--ssl-keyfile", str(ctx.key), "--no-access-log",
-        "--log-level", "warning", "--app-dir", str(APPS), module(kind),
+        "--log-level", "warning", "--app-dir", str(APPS), spec,
     ], {}
 
 
@@ -181,7 +186,7 @@ SERVERS = {
     # Only with --baseline-node: another build of the node, to compare two builds in one run.
     "mse-node@baseline": Server(
         "mse-node@baseline", ("wsgi", "asgi"),
-        lambda kind, port, ctx: node_cmd(kind, port, ctx, ctx.baseline_bin),
+        lambda kind, spec, port, ctx: node_cmd(kind, spec, port, ctx, ctx.baseline_bin),
         "--baseline-node build, same settings",
     ),
     "granian": Server("granian", ("wsgi", "asgi"), granian_cmd, "1 worker, 1 runtime thread (+ 8 blocking threads for WSGI)"),
@@ -386,13 +391,17 @@ class Running:
     ready_s: float
 
 
+def log_path(ctx: Ctx, server: Server, route: Route) -> Path:
+    return ctx.work / f"{server.name}-{route.spec.replace(':', '-')}.log"
+
+
 def start_server(server: Server, kind: str, probe: Route, ctx: Ctx, args) -> Running:
     port = free_port()
-    argv, env = server.build(kind, port, ctx)
+    argv, env = server.build(kind, probe.spec, port, ctx)
     full_env = dict(os.environ) if not server.name.startswith("mse-node") else {}
     full_env.update(env)
     full_env.pop("PYTHONPATH", None)
-    log = open(ctx.work / f"{server.name}-{kind}.log", "wb")
+    log = open(log_path(ctx, server, probe), "wb")
     t0 = time.monotonic()
     proc = subprocess.Popen(
         ["taskset", "-c", args.server_cpu, *argv], env=full_env, stdout=log, stderr=subprocess.STDOUT,
@@ -435,10 +444,10 @@ def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx
             try:
                 r = start_server(server, kind, routes[0], ctx, args)
                 running.append(r)
-                ready[f"{server.name}-{kind}"] = r.ready_s
-                print(f"  {server.name:18} ({kind}; {server.note}) ready in {r.ready_s:.2f} s", flush=True)
+                ready[f"{server.name}-{routes[0].spec}"] = r.ready_s
+                print(f"  {server.name:18} ({routes[0].spec}; {server.note}) ready in {r.ready_s:.2f} s", flush=True)
             except Exception as e:  # noqa: BLE001 - one server failing must not stop the table
-                print(f"  {server.name:18} FAILED to start: {e} (log: {ctx.work / f'{server.name}-{kind}.log'})", flush=True)
+                print(f"  {server.name:18} FAILED to start: {e} (log: {log_path(ctx, server, routes[0])})", flush=True)
                 for route in routes:
                     cells.append(Cell(server.name, route.name, error=f"did not start: {e}"))
         for route in routes:
@@ -455,10 +464,22 @@ def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx
                     live.append((r, cell))
                 except Exception as e:  # noqa: BLE001
                     cell.error = str(e)
+            if route.name in INPROCESS_JOBS:
+                # Measured in the same rotation as the servers, so that "x in-process" pairs
+                # runs taken back to back, as "x Granian" does.
+                live.append((None, Cell(INPROCESS, route.name)))
+                cells.append(live[-1][1])
             for rep in range(args.reps):
                 k = rep % len(live) if live else 0
                 for r, cell in live[k:] + live[:k]:
                     if cell.error:
+                        continue
+                    if r is None:
+                        try:
+                            cell.runs.append(inprocess_run(ctx, route, args))
+                            cell.runs[-1].rep = rep
+                        except (subprocess.CalledProcessError, ValueError) as e:
+                            cell.error = f"in-process loop failed: {e}"
                         continue
                     try:
                         sampler = RssSampler(r.proc.pid)
@@ -475,7 +496,7 @@ def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx
                     except Exception as e:  # noqa: BLE001
                         cell.error = str(e)
             for _, cell in live:
-                print(f"  {cell.server:18} {route.name:22} {fmt_cell(cell)}", flush=True)
+                print(f"  {cell.server[:18]:18} {route.name:22} {fmt_cell(cell)}", flush=True)
     finally:
         for r in running:
             stop_server(r)
@@ -486,6 +507,8 @@ def fmt_cell(c: Cell) -> str:
     if not c.runs:
         return c.error or "no runs"
     rps = [r.rps for r in c.runs]
+    if c.server == INPROCESS:
+        return f"{c.med('rps'):9.0f} calls/s ({min(rps):.0f}-{max(rps):.0f})"
     errs = sum(r.errors for r in c.runs)
     return (
         f"{c.med('rps'):9.0f} req/s ({min(rps):.0f}-{max(rps):.0f})  p50 {c.med('p50'):6.2f} ms"
@@ -620,30 +643,24 @@ print(asyncio.run(main()))
 """
 
 
-def inprocess(ctx: Ctx, args) -> dict[str, float]:
-    py = venv_bin(ctx, "python")
-    out = {}
-    jobs = {
-        "flask-hello": [INPROC_WSGI, "/"],
-        "flask-64k": [INPROC_WSGI, "/64k"],
-        "fastapi-hello": [INPROC_ASGI, "/", None, "GET", ""],
-        "fastapi-echo": [INPROC_ASGI, "/echo", None, "POST", JSON_ITEM.decode()],
-    }
-    for name, job in jobs.items():
-        if name not in args.routes:
-            continue
-        code, path, *rest = job
-        rates = []
-        for _ in range(args.reps):
-            extra = [rest[1], rest[2]] if rest else []
-            r = subprocess.run(
-                ["taskset", "-c", args.server_cpu, py, "-c", code, str(APPS), path, str(args.duration), *extra],
-                capture_output=True, text=True, check=True,
-            )
-            rates.append(float(r.stdout.strip()))
-        out[name] = statistics.median(rates)
-        print(f"  in-process {name:22} {out[name]:9.0f} calls/s ({min(rates):.0f}-{max(rates):.0f})", flush=True)
-    return out
+INPROCESS = "in-process (no server)"
+# The app called in a loop, in one process pinned like the servers: the limit a server can near.
+INPROCESS_JOBS = {
+    "flask-hello": [INPROC_WSGI, "/"],
+    "flask-64k": [INPROC_WSGI, "/64k"],
+    "fastapi-hello": [INPROC_ASGI, "/", "GET", ""],
+    "fastapi-echo": [INPROC_ASGI, "/echo", "POST", JSON_ITEM.decode()],
+}
+
+
+def inprocess_run(ctx: Ctx, route: Route, args) -> Run:
+    code, path, *extra = INPROCESS_JOBS[route.name]
+    r = subprocess.run(
+        ["taskset", "-c", args.server_cpu, venv_bin(ctx, "python"), "-c", code, str(APPS), path,
+         str(args.duration), *extra],
+        capture_output=True, text=True, check=True,
+    )
+    return Run(float(r.stdout.strip()), 0.0, 0.0, 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -714,7 +731,7 @@ def node_startup(ctx: Ctx, args) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
-def table(cells: list[Cell], inproc: dict[str, float]) -> str:
+def table(cells: list[Cell]) -> str:
     by = {(c.server, c.route): c for c in cells}
     lines = [
         "| route | server | req/s (median) | min–max | MiB/s | p50 ms | p99 ms | peak RSS MiB | CPU µs/req | switches/req | × Granian | × in-process |",
@@ -725,7 +742,10 @@ def table(cells: list[Cell], inproc: dict[str, float]) -> str:
         if not servers:
             continue
         g = by.get(("granian", rname))
+        ip = by.get((INPROCESS, rname))
         for c in servers:
+            if c is ip:
+                continue
             if not c.runs:
                 lines.append(f"| {rname} | {c.server} | failed: {c.error} | | | | | | | | | |")
                 continue
@@ -733,7 +753,8 @@ def table(cells: list[Cell], inproc: dict[str, float]) -> str:
             mibs = f"{c.med('rps') * len(TEN_MIB) / MIB:.0f}" if route.throughput else ""
             ratio = paired_ratio(c, g)
             xg = f"{ratio:.2f}" if ratio is not None else ""
-            xi = f"{c.med('rps') / inproc[rname]:.2f}" if rname in inproc else ""
+            xip = paired_ratio(c, ip)
+            xi = f"{xip:.2f}" if xip is not None else ""
             errs = sum(r.errors for r in c.runs)
             name = f"**{c.server}**" if c.server == "mse-node" else c.server
             lines.append(
@@ -742,8 +763,11 @@ def table(cells: list[Cell], inproc: dict[str, float]) -> str:
                 f" | {max(r.rss_kib for r in c.runs) / 1024:.0f} | {c.med('cpu_us'):,.0f} | {c.med('switches'):.2f}"
                 f" | {xg} | {xi} |"
             )
-        if rname in inproc:
-            lines.append(f"| {rname} | in-process (no server) | {inproc[rname]:,.0f} calls/s | | | | | | | | | 1.00 |")
+        if ip is not None and ip.runs:
+            rates = [r.rps for r in ip.runs]
+            lines.append(f"| {rname} | {INPROCESS} | {ip.med('rps'):,.0f} calls/s | {min(rates):,.0f}–{max(rates):,.0f} | | | | | | | | 1.00 |")
+        elif ip is not None:
+            lines.append(f"| {rname} | {INPROCESS} | failed: {ip.error} | | | | | | | | | |")
     return "\n".join(lines)
 
 
@@ -788,24 +812,25 @@ def main() -> int:
     print(f"work dir {work}; load before: {os.getloadavg()}", flush=True)
     avail = {"before": report_availability(ctx, args, "before")}
 
-    print("in-process call rates (pinned to CPU %s):" % args.server_cpu, flush=True)
-    inproc = inprocess(ctx, args)
     cells: list[Cell] = []
     ready: dict[str, float] = {}
     for kind in ["wsgi", "asgi"]:
-        routes = [ROUTES[r] for r in args.routes if ROUTES[r].app == kind]
         servers = [SERVERS[s] for s in args.servers if kind in SERVERS[s].apps]
-        if not routes or not servers:
-            continue
-        print(f"{kind.upper()} servers, runs interleaved:", flush=True)
-        got, t = measure_kind(servers, kind, routes, ctx, args)
-        cells += got
-        ready.update(t)
+        picked = [ROUTES[r] for r in args.routes if ROUTES[r].app == kind]
+        # One start of the servers per app (the Flask or FastAPI app, then the null app).
+        for spec in dict.fromkeys(r.spec for r in picked):
+            routes = [r for r in picked if r.spec == spec]
+            if not servers:
+                continue
+            print(f"{kind.upper()} servers on {spec}, runs interleaved:", flush=True)
+            got, t = measure_kind(servers, kind, routes, ctx, args)
+            cells += got
+            ready.update(t)
     startup = node_startup(ctx, args) if "mse-node" in args.servers and args.startup_reps > 0 else {}
     print(f"load after: {os.getloadavg()}", flush=True)
     avail["after"] = report_availability(ctx, args, "after")
     print()
-    print(table(cells, inproc))
+    print(table(cells))
     if startup:
         print()
         for k, v in startup.items():
@@ -814,7 +839,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "cells": [{"server": c.server, "route": c.route, "error": c.error, "runs": [r.__dict__ for r in c.runs]} for c in cells],
-            "inprocess": inproc, "startup_ms": startup, "availability": avail, "args": {k: str(v) for k, v in vars(args).items()},
+            "startup_ms": startup, "availability": avail, "args": {k: str(v) for k, v in vars(args).items()},
         }, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -691,7 +691,7 @@ def node_startup(ctx: Ctx, args) -> dict[str, float]:
         times = []
         for _ in range(reps):
             port = free_port()
-            argv, env = node_cmd("wsgi", port, ctx)
+            argv, env = node_cmd("wsgi", ROUTES["flask-hello"].spec, port, ctx)
             env["MSE_SIM_DIR"] = str(sim)
             i = argv.index("--timeout")
             del argv[i : i + 2]
@@ -826,21 +826,29 @@ def main() -> int:
             got, t = measure_kind(servers, kind, routes, ctx, args)
             cells += got
             ready.update(t)
-    startup = node_startup(ctx, args) if "mse-node" in args.servers and args.startup_reps > 0 else {}
-    print(f"load after: {os.getloadavg()}", flush=True)
-    avail["after"] = report_availability(ctx, args, "after")
+    startup: dict[str, float] = {}
+
+    def save():
+        if args.json:
+            args.json.write_text(json.dumps({
+                "cells": [{"server": c.server, "route": c.route, "error": c.error, "runs": [r.__dict__ for r in c.runs]} for c in cells],
+                "startup_ms": startup, "availability": avail, "args": {k: str(v) for k, v in vars(args).items()},
+            }, indent=1))
+
+    # The table first: a failure in what follows must not lose the runs.
     print()
-    print(table(cells))
-    if startup:
+    print(table(cells), flush=True)
+    save()
+    if "mse-node" in args.servers and args.startup_reps > 0:
+        print("node start:", flush=True)
+        startup = node_startup(ctx, args)
         print()
         for k, v in startup.items():
             n = 1 if k == FIRST_OF_INSTALLATION else args.startup_reps
             print(f"node start to first 200 ({k}): {v:.0f} ms (median of {n})")
-    if args.json:
-        args.json.write_text(json.dumps({
-            "cells": [{"server": c.server, "route": c.route, "error": c.error, "runs": [r.__dict__ for r in c.runs]} for c in cells],
-            "startup_ms": startup, "availability": avail, "args": {k: str(v) for k, v in vars(args).items()},
-        }, indent=1))
+    print(f"load after: {os.getloadavg()}", flush=True)
+    avail["after"] = report_availability(ctx, args, "after")
+    save()
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -430,7 +430,7 @@ def stop_server(r: Running) -> None:
     r.log.close()
 
 
-def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx, args) -> tuple[list[Cell], dict[str, float]]:
+def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx, args) -> list[Cell]:
     """All servers of one interface run at once (idle ones cost nothing); for each route the
     measured runs are interleaved, server after server, in a rotating order. A drift of the
     machine during the cell (this VM loses the CPU for 100s of ms at a time, see
@@ -438,13 +438,11 @@ def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx
     with run i of another."""
     cells: list[Cell] = []
     running: list[Running] = []
-    ready: dict[str, float] = {}
     try:
         for server in servers:
             try:
                 r = start_server(server, kind, routes[0], ctx, args)
                 running.append(r)
-                ready[f"{server.name}-{routes[0].spec}"] = r.ready_s
                 print(f"  {server.name:18} ({routes[0].spec}; {server.note}) ready in {r.ready_s:.2f} s", flush=True)
             except Exception as e:  # noqa: BLE001 - one server failing must not stop the table
                 print(f"  {server.name:18} FAILED to start: {e} (log: {log_path(ctx, server, routes[0])})", flush=True)
@@ -500,7 +498,7 @@ def measure_kind(servers: list[Server], kind: str, routes: list[Route], ctx: Ctx
     finally:
         for r in running:
             stop_server(r)
-    return cells, ready
+    return cells
 
 
 def fmt_cell(c: Cell) -> str:
@@ -813,7 +811,6 @@ def main() -> int:
     avail = {"before": report_availability(ctx, args, "before")}
 
     cells: list[Cell] = []
-    ready: dict[str, float] = {}
     for kind in ["wsgi", "asgi"]:
         servers = [SERVERS[s] for s in args.servers if kind in SERVERS[s].apps]
         picked = [ROUTES[r] for r in args.routes if ROUTES[r].app == kind]
@@ -823,9 +820,7 @@ def main() -> int:
             if not servers:
                 continue
             print(f"{kind.upper()} servers on {spec}, runs interleaved:", flush=True)
-            got, t = measure_kind(servers, kind, routes, ctx, args)
-            cells += got
-            ready.update(t)
+            cells += measure_kind(servers, kind, routes, ctx, args)
     startup: dict[str, float] = {}
 
     def save():

@@ -40,18 +40,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where rustls warns about a malformed ClientHello extension, such as an IP address sent as SNI
-/// (RFC 6066 forbids it; `wrk` and some other clients send it anyway).
-const CLIENT_HELLO_TARGET: &str = "rustls::msgs::handshake";
-
 /// Access log lines go to stdout (as hypercorn's `accesslog="-"`), everything else to stderr.
 ///
-/// rustls's ClientHello warnings are dropped unless `--debug` is given or `RUST_LOG` names
-/// rustls. The client chooses to trigger them, once per connection, so they would let anyone fill
-/// the node's log. The node logs its own handshake failures at debug level too (`server`).
+/// rustls's warnings are dropped unless `--debug` is given or `RUST_LOG` names rustls. In a server
+/// each of them is about what a client sent: an IP address as SNI (RFC 6066 forbids it; `wrk`
+/// sends one), a TLS 1.2 warning alert, a message out of order. Kept, they would let any client
+/// write lines to the node's log, one or more per connection. The node logs its own handshake
+/// failures at debug level too (`server`). rustls's errors are kept.
 fn init_logging(debug: bool) {
     let rustls_asked = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("rustls"));
-    let drop_hello_warnings = !debug && !rustls_asked;
+    let drop_rustls_warnings = !debug && !rustls_asked;
     let level = if debug {
         LevelFilter::DEBUG
     } else {
@@ -71,13 +69,15 @@ fn init_logging(debug: bool) {
         .with_writer(std::io::stderr)
         .with_filter(filter_fn(move |m| {
             m.target() != ACCESS_TARGET
-                && !(drop_hello_warnings
-                    && m.target() == CLIENT_HELLO_TARGET
-                    && *m.level() != Level::ERROR)
+                && !(drop_rustls_warnings && is_rustls(m.target()) && *m.level() != Level::ERROR)
         }));
     tracing_subscriber::registry()
         .with(filter)
         .with(access)
         .with(logs)
         .init();
+}
+
+fn is_rustls(target: &str) -> bool {
+    target == "rustls" || target.starts_with("rustls::")
 }

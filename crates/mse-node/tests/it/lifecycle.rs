@@ -211,9 +211,17 @@ fn sigint_while_waiting_exits_cleanly() {
     assert!(status.success(), "{status}\n{}", node.logs());
 }
 
+/// A TLS record carrying a Finished message where the server expects a ClientHello.
+const FINISHED_FIRST: [u8; 21] = [
+    0x16, 0x03, 0x01, 0x00,
+    0x10, // record: handshake, TLS 1.0 (as ClientHellos say), 16 bytes
+    0x14, 0x00, 0x00, 0x0c, // Finished, 12 bytes of verify data
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
 // THREAT: T9
 #[test]
-fn a_client_sending_an_ip_address_as_sni_is_served_without_a_log_line_each() {
+fn clients_that_make_rustls_warn_do_not_write_to_the_nodes_log() {
     let Some(python) = python() else { return };
     let dirs = Dirs::new();
     std::fs::write(dirs.app().join("app.py"), HELLO).unwrap();
@@ -250,6 +258,20 @@ fn a_client_sending_an_ip_address_as_sni_is_served_without_a_log_line_each() {
             "{response}\n{}\n{}",
             String::from_utf8_lossy(&out.stderr),
             node.logs()
+        );
+    }
+    // A message out of order: rustls warns, then refuses the connection.
+    for _ in 0..3 {
+        use std::io::{Read as _, Write as _};
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", node.port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        tcp.write_all(&FINISHED_FIRST).unwrap();
+        let mut alert = Vec::new();
+        let _ = tcp.read_to_end(&mut alert); // the node's alert, then the close
+        assert_eq!(
+            alert.first(),
+            Some(&0x15),
+            "expected a TLS alert: {alert:?}"
         );
     }
     // The access log (stdout) has the three requests; stderr has nothing new.

@@ -231,6 +231,11 @@ fn clients_that_make_rustls_warn_do_not_write_to_the_nodes_log() {
     };
     let node = Node::start(&dirs, &python, &spec);
     node.wait_log("serving the app", Duration::from_secs(30));
+    // The whole of that line, in case the pipe delivered it in two reads.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !node.stderr.lock().unwrap().ends_with('\n') && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let logged_before = node.stderr.lock().unwrap().len();
     // `-servername 127.0.0.1` puts the IP address in the SNI extension, as wrk does (RFC 6066
     // forbids it); rustls ignores it and warns, once per connection, if let through.

@@ -813,12 +813,12 @@ def main() -> int:
     cells: list[Cell] = []
     for kind in ["wsgi", "asgi"]:
         servers = [SERVERS[s] for s in args.servers if kind in SERVERS[s].apps]
+        if not servers:
+            continue
         picked = [ROUTES[r] for r in args.routes if ROUTES[r].app == kind]
         # One start of the servers per app (the Flask or FastAPI app, then the null app).
         for spec in dict.fromkeys(r.spec for r in picked):
             routes = [r for r in picked if r.spec == spec]
-            if not servers:
-                continue
             print(f"{kind.upper()} servers on {spec}, runs interleaved:", flush=True)
             cells += measure_kind(servers, kind, routes, ctx, args)
     startup: dict[str, float] = {}

@@ -4,8 +4,9 @@
 
 use crate::common;
 
-use std::process::Command;
-use std::time::Duration;
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -211,12 +212,11 @@ fn sigint_while_waiting_exits_cleanly() {
     assert!(status.success(), "{status}\n{}", node.logs());
 }
 
-/// A TLS record carrying a Finished message where the server expects a ClientHello.
+/// A TLS record carrying a Finished message where the server expects a ClientHello: the record
+/// header (handshake, version 3.1 as ClientHellos say, 16 bytes), the message header (Finished,
+/// 12 bytes), then 12 bytes of verify data.
 const FINISHED_FIRST: [u8; 21] = [
-    0x16, 0x03, 0x01, 0x00,
-    0x10, // record: handshake, TLS 1.0 (as ClientHellos say), 16 bytes
-    0x14, 0x00, 0x00, 0x0c, // Finished, 12 bytes of verify data
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0x16, 0x03, 0x01, 0x00, 0x10, 0x14, 0x00, 0x00, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
 // THREAT: T9
@@ -232,8 +232,8 @@ fn clients_that_make_rustls_warn_do_not_write_to_the_nodes_log() {
     let node = Node::start(&dirs, &python, &spec);
     node.wait_log("serving the app", Duration::from_secs(30));
     // The whole of that line, in case the pipe delivered it in two reads.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !node.stderr.lock().unwrap().ends_with('\n') && std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !node.stderr.lock().unwrap().ends_with('\n') && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let logged_before = node.stderr.lock().unwrap().len();
@@ -244,12 +244,11 @@ fn clients_that_make_rustls_warn_do_not_write_to_the_nodes_log() {
             .args(["s_client", "-quiet", "-ign_eof", "-connect"])
             .arg(format!("127.0.0.1:{}", node.port))
             .args(["-servername", "127.0.0.1"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        use std::io::Write as _;
         s_client
             .stdin
             .take()
@@ -267,7 +266,6 @@ fn clients_that_make_rustls_warn_do_not_write_to_the_nodes_log() {
     }
     // A message out of order: rustls warns, then refuses the connection.
     for _ in 0..3 {
-        use std::io::{Read as _, Write as _};
         let mut tcp = std::net::TcpStream::connect(("127.0.0.1", node.port)).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         tcp.write_all(&FINISHED_FIRST).unwrap();
